@@ -1,0 +1,71 @@
+// A tensor is a dtype, a shape and bytes that stay a file range until someone asks for them.
+import { DType, dtypeInfo, numel } from './dtype';
+import { ByteRange, readRange } from './formats/bytes';
+
+export type TensorBytes =
+  | { readonly kind: 'range'; readonly range: ByteRange }
+  | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+
+export interface Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Little-endian, C-contiguous element bytes. */
+  readonly data: TensorBytes;
+}
+
+export function tensorFromRange(dtype: DType, shape: readonly number[], range: ByteRange): Tensor {
+  return { dtype, shape, data: { kind: 'range', range } };
+}
+
+export function tensorFromArray(shape: readonly number[], values: Float32Array): Tensor {
+  if (values.length !== numel(shape)) throw new Error(`tensor of shape [${shape}] given ${values.length} values`);
+  return { dtype: 'float32', shape, data: { kind: 'memory', bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) } };
+}
+
+export function byteLength(t: Tensor): number {
+  return numel(t.shape) * dtypeInfo(t.dtype).size;
+}
+
+export function tensorBytes(t: Tensor): Uint8Array {
+  return t.data.kind === 'memory' ? t.data.bytes : readRange(t.data.range);
+}
+
+/** Values as float32 (float64 narrows). A view when the bytes are float32 and aligned, else a copy. */
+export function toFloat32(t: Tensor): Float32Array {
+  const b = tensorBytes(t);
+  const n = numel(t.shape);
+  switch (t.dtype) {
+    case 'float32':
+      return b.byteOffset % 4 === 0
+        ? new Float32Array(b.buffer, b.byteOffset, n)
+        : new Float32Array(b.slice().buffer, 0, n);
+    case 'float16': {
+      const out = new Float32Array(n);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+      return out;
+    }
+    case 'bfloat16': {
+      const out = new Float32Array(n);
+      const u = new Uint32Array(out.buffer);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = 0; i < n; i++) u[i] = dv.getUint16(2 * i, true) << 16;
+      return out;
+    }
+    case 'float64': {
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return Float32Array.from({ length: n }, (_, i) => dv.getFloat64(8 * i, true));
+    }
+    default:
+      throw new TypeError(`tensor of dtype ${t.dtype} has no float values`);
+  }
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
