@@ -4,7 +4,9 @@ import { ByteRange, readRange } from './formats/bytes';
 
 export type TensorBytes =
   | { readonly kind: 'range'; readonly range: ByteRange }
-  | { readonly kind: 'memory'; readonly bytes: Uint8Array };
+  | { readonly kind: 'memory'; readonly bytes: Uint8Array }
+  /** Computed when written (merged kernels), so a model's new weights never all sit in memory. */
+  | { readonly kind: 'lazy'; readonly compute: () => Uint8Array };
 
 export interface Tensor {
   readonly dtype: DType;
@@ -27,7 +29,17 @@ export function byteLength(t: Tensor): number {
 }
 
 export function tensorBytes(t: Tensor): Uint8Array {
-  return t.data.kind === 'memory' ? t.data.bytes : readRange(t.data.range);
+  switch (t.data.kind) {
+    case 'memory':
+      return t.data.bytes;
+    case 'range':
+      return readRange(t.data.range);
+    case 'lazy': {
+      const b = t.data.compute();
+      if (b.length !== byteLength(t)) throw new Error(`computed ${b.length} bytes for a tensor of ${byteLength(t)}`);
+      return b;
+    }
+  }
 }
 
 /** Values as float32 (float64 narrows). A view when the bytes are float32 and aligned, else a copy. */

@@ -1,0 +1,205 @@
+// Protobuf wire-format walk over a lazy byte source. Nothing is decoded until a field is asked for,
+// and length-delimited fields are kept as ranges so that big tensors are skipped, not read.
+import { ByteSource } from '../bytes';
+import { DecodeError } from '../../errors';
+
+export const enum Wire {
+  Varint = 0,
+  Fixed64 = 1,
+  Bytes = 2,
+  StartGroup = 3,
+  EndGroup = 4,
+  Fixed32 = 5,
+}
+
+export interface Field {
+  readonly no: number;
+  readonly wire: Wire;
+  /** Offset of the tag: [start, end) is the whole field as it stands in the file. */
+  readonly start: number;
+  readonly end: number;
+  /** For Bytes: offset of the payload; its length is end - valueStart. */
+  readonly valueStart: number;
+  /** For Varint, Fixed32 and Fixed64: the raw value. */
+  readonly value: bigint;
+}
+
+const MAX_DEPTH = 64;
+
+export class ProtoReader {
+  constructor(readonly source: ByteSource) {}
+
+  /** All fields of the message stored in [start, end). Throws DecodeError where the bytes do not parse. */
+  fields(start: number, end: number): Field[] {
+    const out: Field[] = [];
+    let p = start;
+    while (p < end) {
+      const tagStart = p;
+      const [tag, afterTag] = this.varint(p, end);
+      p = afterTag;
+      const no = Number(tag >> 3n);
+      const wire = Number(tag & 7n) as Wire;
+      if (no === 0) throw new DecodeError('field number 0', tagStart);
+      switch (wire) {
+        case Wire.Varint: {
+          const [v, q] = this.varint(p, end);
+          out.push({ no, wire, start: tagStart, end: q, valueStart: p, value: v });
+          p = q;
+          break;
+        }
+        case Wire.Fixed64:
+        case Wire.Fixed32: {
+          const n = wire === Wire.Fixed64 ? 8 : 4;
+          if (p + n > end) throw new DecodeError('unexpected end of data', end);
+          const b = this.source.read(p, n);
+          let v = 0n;
+          for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+          out.push({ no, wire, start: tagStart, end: p + n, valueStart: p, value: v });
+          p += n;
+          break;
+        }
+        case Wire.Bytes: {
+          const [len, q] = this.varint(p, end);
+          if (len > BigInt(end - q)) throw new DecodeError(`length ${len} runs past the end of its message (${end - q} bytes left)`, p);
+          const stop = q + Number(len);
+          out.push({ no, wire, start: tagStart, end: stop, valueStart: q, value: len });
+          p = stop;
+          break;
+        }
+        case Wire.StartGroup: {
+          const stop = this.skipGroup(no, p, end, 1);
+          out.push({ no, wire, start: tagStart, end: stop, valueStart: p, value: 0n });
+          p = stop;
+          break;
+        }
+        default:
+          throw new DecodeError(`invalid wire type ${wire}`, tagStart);
+      }
+    }
+    return out;
+  }
+
+  private skipGroup(no: number, p: number, end: number, depth: number): number {
+    if (depth > MAX_DEPTH) throw new DecodeError('groups nested too deeply', p);
+    for (;;) {
+      if (p >= end) throw new DecodeError('unterminated group', p);
+      const [tag, q] = this.varint(p, end);
+      const wire = Number(tag & 7n);
+      if (wire === Wire.EndGroup) {
+        if (Number(tag >> 3n) !== no) throw new DecodeError('mismatched end of group', p);
+        return q;
+      }
+      p = q;
+      if (wire === Wire.Varint) p = this.varint(p, end)[1];
+      else if (wire === Wire.Fixed64) p += 8;
+      else if (wire === Wire.Fixed32) p += 4;
+      else if (wire === Wire.Bytes) {
+        const [len, r] = this.varint(p, end);
+        p = r + Number(len);
+      } else if (wire === Wire.StartGroup) p = this.skipGroup(Number(tag >> 3n), p, end, depth + 1);
+      else throw new DecodeError(`invalid wire type ${wire}`, p);
+      if (p > end) throw new DecodeError('unexpected end of data', end);
+    }
+  }
+
+  /** Reads a varint at p; returns [value, next offset]. */
+  varint(p: number, end: number): [bigint, number] {
+    const avail = Math.min(10, end - p);
+    if (avail <= 0) throw new DecodeError('unexpected end of data', p);
+    const b = this.source.read(p, avail);
+    let lo = 0;
+    let shift = 0;
+    // Fast path: up to 4 bytes fit a 28-bit number.
+    for (let i = 0; i < avail; i++) {
+      const byte = b[i];
+      if (i < 4) {
+        lo |= (byte & 0x7f) << shift;
+        shift += 7;
+        if (!(byte & 0x80)) return [BigInt(lo >>> 0), p + i + 1];
+      } else {
+        let v = BigInt(lo >>> 0);
+        let s = 28n;
+        for (let j = i; j < avail; j++) {
+          v |= BigInt(b[j] & 0x7f) << s;
+          s += 7n;
+          if (!(b[j] & 0x80)) return [BigInt.asUintN(64, v), p + j + 1];
+        }
+        break;
+      }
+    }
+    throw new DecodeError(avail < 10 ? 'unexpected end of data' : 'varint longer than 10 bytes', p + avail);
+  }
+
+  bytes(f: Field): Uint8Array {
+    return this.source.read(f.valueStart, f.end - f.valueStart);
+  }
+
+  string(f: Field): string {
+    if (f.wire !== Wire.Bytes) throw new DecodeError(`field ${f.no} should be a string`, f.start);
+    return decodeUtf8(this.bytes(f), f.valueStart);
+  }
+
+  /** Packed or unpacked repeated varints of a field number, as signed 64-bit numbers. */
+  int64s(fields: readonly Field[], no: number): number[] {
+    const out: number[] = [];
+    for (const f of fields) {
+      if (f.no !== no) continue;
+      if (f.wire === Wire.Varint) out.push(toInt64(f.value));
+      else if (f.wire === Wire.Bytes) {
+        let p = f.valueStart;
+        while (p < f.end) {
+          const [v, q] = this.varint(p, f.end);
+          out.push(toInt64(v));
+          p = q;
+        }
+      } else throw new DecodeError(`field ${no} should hold integers`, f.start);
+    }
+    return out;
+  }
+
+  floats(fields: readonly Field[], no: number): number[] {
+    const out: number[] = [];
+    for (const f of fields) {
+      if (f.no !== no) continue;
+      if (f.wire === Wire.Fixed32) out.push(fixed32ToFloat(f.value));
+      else if (f.wire === Wire.Bytes) {
+        const b = this.bytes(f);
+        if (b.length % 4) throw new DecodeError(`packed floats of ${b.length} bytes`, f.start);
+        const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        for (let i = 0; i < b.length; i += 4) out.push(dv.getFloat32(i, true));
+      } else throw new DecodeError(`field ${no} should hold floats`, f.start);
+    }
+    return out;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function decodeUtf8(b: Uint8Array, at: number): string {
+  try {
+    return utf8.decode(b);
+  } catch {
+    throw new DecodeError('invalid UTF-8 in a string', at);
+  }
+}
+
+export function toInt64(v: bigint): number {
+  return Number(BigInt.asIntN(64, v));
+}
+
+export function fixed32ToFloat(v: bigint): number {
+  const dv = new DataView(new ArrayBuffer(4));
+  dv.setUint32(0, Number(v), true);
+  return dv.getFloat32(0, true);
+}
+
+export function first(fields: readonly Field[], no: number): Field | undefined {
+  for (const f of fields) if (f.no === no) return f;
+  return undefined;
+}
+
+export function last(fields: readonly Field[], no: number): Field | undefined {
+  let found: Field | undefined;
+  for (const f of fields) if (f.no === no) found = f;
+  return found;
+}

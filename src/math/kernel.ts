@@ -1,0 +1,120 @@
+// Re-parameterization math, shared by the ONNX path and the checkpoint path.
+//
+// A branch is an affine map of the input, y = W * x + b, with W in OIHW layout (I = C_in / groups).
+//   BN fold:   s = gamma / sqrt(var + eps);  W' = W * s[o];  b' = beta + (b - mean) * s
+//   pad:       a kh x kw kernel sits at the centre of a KH x KW one (offsets (KH-kh)/2, (KW-kw)/2);
+//              with matching "same" padding the outputs coincide.
+//   identity:  x itself is a conv with W[o, o mod I, KH/2, KW/2] = 1 (I = C / groups), zero elsewhere.
+//   sum:       convs with the same geometry add: (W1 + W2) * x + (b1 + b2).
+// Accumulation is done in float64 and rounded once to float32.
+
+export interface Kernel {
+  /** [out, in/groups, kh, kw] */
+  readonly shape: readonly [number, number, number, number];
+  readonly weight: Float32Array;
+  readonly bias: Float32Array;
+}
+
+export interface BatchNormParams {
+  readonly gamma: Float32Array;
+  readonly beta: Float32Array;
+  readonly mean: Float32Array;
+  readonly variance: Float32Array;
+  readonly eps: number;
+}
+
+export function bnScale(bn: BatchNormParams): Float64Array {
+  const s = new Float64Array(bn.gamma.length);
+  for (let i = 0; i < s.length; i++) s[i] = bn.gamma[i] / Math.sqrt(bn.variance[i] + bn.eps);
+  return s;
+}
+
+/** Fold a BatchNormalization that follows the conv. */
+export function foldBatchNorm(k: Kernel, bn: BatchNormParams): Kernel {
+  const [o, i, h, w] = k.shape;
+  if (bn.gamma.length !== o) throw new RangeError(`BN has ${bn.gamma.length} channels, conv has ${o}`);
+  const s = bnScale(bn);
+  const per = i * h * w;
+  const weight = new Float32Array(k.weight.length);
+  const bias = new Float32Array(o);
+  for (let c = 0; c < o; c++) {
+    for (let j = 0; j < per; j++) weight[c * per + j] = k.weight[c * per + j] * s[c];
+    bias[c] = bn.beta[c] + (k.bias[c] - bn.mean[c]) * s[c];
+  }
+  return { shape: k.shape, weight, bias };
+}
+
+/** Place a kernel at the centre of a larger one. Sizes must differ by an even amount. */
+export function padKernel(k: Kernel, kh: number, kw: number): Kernel {
+  const [o, i, h, w] = k.shape;
+  if (h === kh && w === kw) return k;
+  if (h > kh || w > kw || (kh - h) % 2 || (kw - w) % 2) {
+    throw new RangeError(`a ${h}x${w} kernel does not centre inside ${kh}x${kw}`);
+  }
+  const dy = (kh - h) / 2;
+  const dx = (kw - w) / 2;
+  const weight = new Float32Array(o * i * kh * kw);
+  for (let a = 0; a < o * i; a++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) weight[(a * kh + y + dy) * kw + x + dx] = k.weight[(a * h + y) * w + x];
+    }
+  }
+  return { shape: [o, i, kh, kw], weight, bias: k.bias };
+}
+
+/** The identity map on `channels` channels as a grouped kh x kw conv. */
+export function identityKernel(channels: number, groups: number, kh: number, kw: number): Kernel {
+  if (channels % groups) throw new RangeError(`${channels} channels do not split into ${groups} groups`);
+  if (kh % 2 === 0 || kw % 2 === 0) throw new RangeError(`identity needs an odd kernel, not ${kh}x${kw}`);
+  const inPer = channels / groups;
+  const weight = new Float32Array(channels * inPer * kh * kw);
+  for (let c = 0; c < channels; c++) {
+    weight[((c * inPer + (c % inPer)) * kh + (kh - 1) / 2) * kw + (kw - 1) / 2] = 1;
+  }
+  return { shape: [channels, inPer, kh, kw], weight, bias: new Float32Array(channels) };
+}
+
+/** Sum kernels of equal shape. */
+export function sumKernels(ks: readonly Kernel[]): Kernel {
+  if (ks.length === 0) throw new RangeError('nothing to sum');
+  const shape = ks[0].shape;
+  for (const k of ks) {
+    if (k.shape.some((d, j) => d !== shape[j])) throw new RangeError(`kernel [${k.shape}] differs from [${shape}]`);
+  }
+  const weight = new Float32Array(ks[0].weight.length);
+  const bias = new Float32Array(shape[0]);
+  const acc = new Float64Array(weight.length);
+  const accB = new Float64Array(bias.length);
+  for (const k of ks) {
+    for (let j = 0; j < acc.length; j++) acc[j] += k.weight[j];
+    for (let j = 0; j < accB.length; j++) accB[j] += k.bias[j];
+  }
+  weight.set(acc);
+  bias.set(accB);
+  return { shape, weight, bias };
+}
+
+/** A branch in a block, before merging. */
+export type Branch =
+  | { readonly kind: 'conv'; readonly kernel: Kernel; readonly bn?: BatchNormParams }
+  | { readonly kind: 'bn'; readonly bn: BatchNormParams }
+  | { readonly kind: 'identity' };
+
+/** Merge parallel branches of one block into a single kernel of the largest size. */
+export function mergeBranches(branches: readonly Branch[], geometry: { channelsIn: number; channelsOut: number; groups: number }): Kernel {
+  let kh = 1;
+  let kw = 1;
+  for (const b of branches) {
+    if (b.kind === 'conv') {
+      kh = Math.max(kh, b.kernel.shape[2]);
+      kw = Math.max(kw, b.kernel.shape[3]);
+    }
+  }
+  const parts = branches.map((b) => {
+    if (b.kind === 'conv') return padKernel(b.bn ? foldBatchNorm(b.kernel, b.bn) : b.kernel, kh, kw);
+    if (geometry.channelsIn !== geometry.channelsOut) throw new RangeError('identity branch needs as many inputs as outputs');
+    const id = identityKernel(geometry.channelsOut, geometry.groups, kh, kw);
+    return b.kind === 'bn' ? foldBatchNorm(id, b.bn) : id;
+  });
+  return sumKernels(parts);
+}
