@@ -50,7 +50,7 @@ export function toFloat32(t: Tensor): Float32Array {
     case 'float32':
       return b.byteOffset % 4 === 0
         ? new Float32Array(b.buffer, b.byteOffset, n)
-        : new Float32Array(b.slice().buffer, 0, n);
+        : new Float32Array(new Uint8Array(b).buffer, 0, n);
     case 'float16': {
       const out = new Float32Array(n);
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -35,15 +35,17 @@ export class FileSource implements ByteSource {
     this.length = fs.fstatSync(this.fd).size;
   }
 
+  /** Returns a plain Uint8Array (not a Buffer), so `.slice()` copies as callers expect. */
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
     if (offset >= this.windowStart && offset + length <= this.windowStart + this.window.length) {
-      return this.window.subarray(offset - this.windowStart, offset - this.windowStart + length);
+      return view(this.window, offset - this.windowStart, length);
     }
-    if (length > WINDOW / 4) return this.readFresh(offset, length);
-    this.windowStart = offset;
-    this.window = this.readFresh(offset, Math.min(WINDOW, this.length - offset));
-    return this.window.subarray(0, length);
+    if (length > WINDOW / 4) return view(this.readFresh(offset, length), 0, length);
+    // Windows start on an 8-byte boundary of the file, so aligned data gives aligned views.
+    this.windowStart = offset - (offset % 8);
+    this.window = this.readFresh(this.windowStart, Math.min(WINDOW, this.length - this.windowStart));
+    return view(this.window, offset - this.windowStart, length);
   }
 
   private readFresh(offset: number, length: number): Buffer {
@@ -61,6 +63,10 @@ export class FileSource implements ByteSource {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+function view(b: Buffer, at: number, length: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + at, length);
 }
 
 function checkRange(src: ByteSource, offset: number, length: number): void {

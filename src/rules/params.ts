@@ -1,0 +1,125 @@
+// Reading Conv and BatchNormalization parameters for the rules. A parameter must be a constant
+// (initializer or Constant node), float32, and read by no node outside the match.
+import { UserError } from '../errors';
+import { floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
+import { Graph, Node, Value } from '../ir/graph';
+import { BatchNormParams } from '../math/kernel';
+import { Tensor, toFloat32 } from '../tensor';
+import { Check, refuse } from './rule';
+
+export function constantTensor(v: Value): Tensor | undefined {
+  if (v.initializer) return v.initializer.tensor;
+  const p = v.producer;
+  if (p && p.opType === 'Constant' && p.domain === '' && p.inputs.length === 0) {
+    const a = p.attributes.get('value')?.value;
+    if (a?.type === 'tensor') return a.value;
+  }
+  return undefined;
+}
+
+/** A constant parameter: checks, in order, that it is constant, float32 and not shared. */
+export function param(v: Value | null | undefined, what: string, inside: ReadonlySet<Node>): Check<{ value: Value; tensor: Tensor }> {
+  if (!v) return refuse(`${what} is missing`);
+  const t = constantTensor(v);
+  if (!t) return refuse(`${what} ${v.name} is not a constant (it is computed by ${v.producer?.label ?? 'a graph input'})`);
+  if (t.dtype !== 'float32') return refuse(`${what} ${v.name} is ${t.dtype}; only float32 parameters are merged`);
+  const outside = v.uses.find((u) => !inside.has(u.node));
+  if (outside) return refuse(`${what} ${v.name} is shared with ${outside.node.label} outside the match`);
+  return { ok: true, plan: { value: v, tensor: t } };
+}
+
+export interface ConvInfo {
+  readonly node: Node;
+  readonly x: Value;
+  readonly weight: { value: Value; tensor: Tensor };
+  readonly bias?: { value: Value; tensor: Tensor };
+  /** [out, in/groups, kh, kw] */
+  readonly shape: readonly [number, number, number, number];
+  readonly group: number;
+  readonly strides: readonly [number, number];
+  readonly dilations: readonly [number, number];
+  /** [top, left, bottom, right] */
+  readonly pads: readonly [number, number, number, number];
+}
+
+export function convInfo(node: Node, inside: ReadonlySet<Node>): Check<ConvInfo> {
+  if (node.opType !== 'Conv' || node.domain !== '') return refuse(`${node.label} is not an ONNX Conv`);
+  const w = param(node.inputs[1], `${node.label}: weight`, inside);
+  if (!w.ok) return w;
+  const shape = w.plan.tensor.shape;
+  if (shape.length !== 4) return refuse(`${node.label} is a ${shape.length - 2}-D conv; only 2-D convs are merged`);
+  let bias: { value: Value; tensor: Tensor } | undefined;
+  if (node.inputs[2]) {
+    const b = param(node.inputs[2], `${node.label}: bias`, inside);
+    if (!b.ok) return b;
+    if (b.plan.tensor.shape.length !== 1 || b.plan.tensor.shape[0] !== shape[0]) return refuse(`${node.label}: bias shape [${b.plan.tensor.shape}] does not match ${shape[0]} output channels`);
+    bias = b.plan;
+  }
+  const autoPad = stringAttr(node.attributes, 'auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID') return refuse(`${node.label} uses auto_pad=${autoPad}; only explicit pads are merged`);
+  const kernel = intsAttr(node.attributes, 'kernel_shape');
+  if (kernel && (kernel[0] !== shape[2] || kernel[1] !== shape[3])) return refuse(`${node.label}: kernel_shape [${kernel}] disagrees with its weight [${shape}]`);
+  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : intsAttr(node.attributes, 'pads') ?? [0, 0, 0, 0];
+  const strides = intsAttr(node.attributes, 'strides') ?? [1, 1];
+  const dilations = intsAttr(node.attributes, 'dilations') ?? [1, 1];
+  if (pads.length !== 4 || strides.length !== 2 || dilations.length !== 2) return refuse(`${node.label}: pads/strides/dilations do not describe a 2-D conv`);
+  return {
+    ok: true,
+    plan: {
+      node,
+      x: node.input(0),
+      weight: w.plan,
+      bias,
+      shape: [shape[0], shape[1], shape[2], shape[3]],
+      group: intAttr(node.attributes, 'group', 1),
+      strides: [strides[0], strides[1]],
+      dilations: [dilations[0], dilations[1]],
+      pads: [pads[0], pads[1], pads[2], pads[3]],
+    },
+  };
+}
+
+export interface BnInfo {
+  readonly node: Node;
+  readonly x: Value;
+  readonly values: readonly Value[];
+  readonly params: BatchNormParams;
+  readonly channels: number;
+}
+
+/** BN parameters, read now (they are small). NaN, Inf or a negative variance is bad input, not a refusal. */
+export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { defaultEpsilon?: number }): Check<BnInfo> {
+  if (node.opType !== 'BatchNormalization' || node.domain !== '') return refuse(`${node.label} is not an ONNX BatchNormalization`);
+  if (intAttr(node.attributes, 'training_mode', 0) !== 0) return refuse(`${node.label} runs in training mode (batch statistics); re-export the model in eval mode`);
+  const extra = node.outputs.slice(1).find((o) => o.uses.length > 0 || node.graph?.isGraphOutput(o));
+  if (extra) return refuse(`${node.label}: its running-statistics output ${extra.name} is read`);
+  const names = ['scale', 'bias', 'mean', 'var'] as const;
+  const got: { value: Value; tensor: Tensor }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const p = param(node.inputs[i + 1], `${node.label}: ${names[i]}`, inside);
+    if (!p.ok) return p;
+    got.push(p.plan);
+  }
+  const channels = got[0].tensor.shape[0];
+  if (got.some((g) => g.tensor.shape.length !== 1 || g.tensor.shape[0] !== channels)) return refuse(`${node.label}: parameter shapes [${got.map((g) => g.tensor.shape).join('], [')}] are not all [${channels}]`);
+  const [gamma, beta, mean, variance] = got.map((g) => toFloat32(g.tensor));
+  got.forEach((g, i) => assertFinite(g.value.name, [gamma, beta, mean, variance][i]));
+  const eps = floatAttr(node.attributes, 'epsilon', options.defaultEpsilon ?? 1e-5);
+  // Running variances a hair below zero (-1e-19) are float noise from training and harmless; only a
+  // variance that eps cannot lift above zero makes the fold divide by sqrt of a non-positive number.
+  const neg = variance.findIndex((v) => !(v + eps > 0));
+  if (neg >= 0) throw new UserError(`${got[3].value.name} (running_var of ${node.label}) is ${variance[neg]} at channel ${neg}, below -eps (${eps}); folding it would produce NaN`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+  return { ok: true, plan: { node, x: node.input(0), values: got.map((g) => g.value), params: { gamma, beta, mean, variance, eps }, channels } };
+}
+
+export function assertFinite(name: string, values: Float32Array): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      throw new UserError(`tensor ${name} holds ${values[i]} at index ${i}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+    }
+  }
+}
+
+export function usedOnlyBy(v: Value, graph: Graph, nodes: ReadonlySet<Node>): boolean {
+  return !graph.isGraphOutput(v) && v.uses.every((u) => nodes.has(u.node));
+}

@@ -1,0 +1,69 @@
+// What the rewriting rules share: names for merged nodes and weights, Conv attributes, and weights that
+// are computed only when the writer reaches them.
+import { Attribute } from '../ir/attribute';
+import { Node } from '../ir/graph';
+import { Kernel } from '../math/kernel';
+import { Tensor } from '../tensor';
+
+/** "/stage1.0/" from "/stage1.0/rbr_dense/conv/Conv" and "/stage1.0/rbr_1x1/conv/Conv"; "" when none. */
+export function blockPrefix(nodes: readonly Node[]): string {
+  const names = nodes.map((n) => n.name).filter((n) => n);
+  if (names.length === 0) return '';
+  let p = names[0];
+  for (const n of names) while (!n.startsWith(p)) p = p.slice(0, -1);
+  const cut = p.lastIndexOf('/');
+  return cut >= 0 ? p.slice(0, cut + 1) : '';
+}
+
+/** "stage1.0.rbr_reparam" from weight names "stage1.0.rbr_dense.conv.weight", …, or from the node prefix. */
+export function paramBaseName(weightNames: readonly string[], nodePrefix: string, leaf: string): string {
+  const named = weightNames.filter((n) => !n.startsWith('onnx::') && n.includes('.'));
+  if (named.length === weightNames.length && named.length > 0) {
+    let p = named[0];
+    for (const n of named) while (!n.startsWith(p)) p = p.slice(0, -1);
+    const cut = p.lastIndexOf('.');
+    if (cut > 0) return `${p.slice(0, cut)}.${leaf}`;
+  }
+  const fromNodes = nodePrefix.split('/').filter((s) => s).join('.');
+  return fromNodes ? `${fromNodes}.${leaf}` : leaf;
+}
+
+export function conv2dAttributes(a: {
+  kernel: readonly [number, number];
+  pads: readonly number[];
+  strides: readonly number[];
+  dilations: readonly number[];
+  group: number;
+}): Attribute[] {
+  return [
+    { name: 'dilations', value: { type: 'ints', value: [...a.dilations] } },
+    { name: 'group', value: { type: 'int', value: a.group } },
+    { name: 'kernel_shape', value: { type: 'ints', value: [...a.kernel] } },
+    { name: 'pads', value: { type: 'ints', value: [...a.pads] } },
+    { name: 'strides', value: { type: 'ints', value: [...a.strides] } },
+  ];
+}
+
+/**
+ * Weight and bias tensors whose bytes are computed on first read, from one shared computation that is
+ * dropped once both have been read: a model's merged weights never all sit in memory at once.
+ */
+export function lazyKernelTensors(shape: readonly [number, number, number, number], compute: () => Kernel): { weight: Tensor; bias: Tensor } {
+  let cached: Kernel | undefined;
+  const taken = { weight: false, bias: false };
+  const take = (part: 'weight' | 'bias'): Uint8Array => {
+    cached ??= compute();
+    const k = cached;
+    taken[part] = true;
+    if (taken.weight && taken.bias) {
+      cached = undefined;
+      taken.weight = taken.bias = false;
+    }
+    const a = k[part];
+    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  };
+  return {
+    weight: { dtype: 'float32', shape, data: { kind: 'lazy', compute: () => take('weight') } },
+    bias: { dtype: 'float32', shape: [shape[0]], data: { kind: 'lazy', compute: () => take('bias') } },
+  };
+}
