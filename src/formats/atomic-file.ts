@@ -1,34 +1,66 @@
 // Outputs are written to a temporary file beside the target, synced, then renamed over it, so a failed
 // or interrupted run leaves no partial file and an existing output stays as it was until the end.
+// `stageFile` splits the two steps so a conversion can verify the staged file before it commits.
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { FileSink } from './sink';
 
-export function writeFileAtomic<T>(target: string, write: (sink: FileSink) => T): T {
+export interface StagedFile<T> {
+  /** The temporary file, complete and synced. */
+  readonly tmp: string;
+  readonly target: string;
+  readonly result: T;
+  commit(): void;
+  abort(): void;
+}
+
+const staged = new Set<string>();
+
+/** Removes staged files of this process (for signal handlers). */
+export function removeStagedFiles(): void {
+  for (const f of staged) fs.rmSync(f, { force: true });
+  staged.clear();
+}
+
+export function stageFile<T>(target: string, write: (sink: FileSink) => T): StagedFile<T> {
   const dir = path.dirname(path.resolve(target));
   if (!fs.existsSync(dir)) throw new UserError(`cannot write ${target}: folder ${dir} does not exist`, { code: 'BAD_USAGE', hint: 'create the folder first' });
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new UserError(`cannot write ${target}: it is a directory`, { code: 'BAD_USAGE' });
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = fs.openSync(tmp, 'wx', 0o644);
-  let ok = false;
+  staged.add(tmp);
+  let open = true;
   try {
     const sink = new FileSink(fd);
-    const out = write(sink);
+    const result = write(sink);
     sink.flush();
     fs.fsyncSync(fd);
     fs.closeSync(fd);
-    fs.renameSync(tmp, target);
-    ok = true;
-    return out;
-  } finally {
-    if (!ok) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed after a successful fsync; the unlink below is what matters
-      }
-      fs.rmSync(tmp, { force: true });
-    }
+    open = false;
+    return {
+      tmp,
+      target,
+      result,
+      commit() {
+        fs.renameSync(tmp, target);
+        staged.delete(tmp);
+      },
+      abort() {
+        fs.rmSync(tmp, { force: true });
+        staged.delete(tmp);
+      },
+    };
+  } catch (e) {
+    if (open) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    staged.delete(tmp);
+    throw e;
   }
+}
+
+export function writeFileAtomic<T>(target: string, write: (sink: FileSink) => T): T {
+  const s = stageFile(target, write);
+  s.commit();
+  return s.result;
 }

@@ -2,7 +2,7 @@
 // links changed, new nodes and new initializers are encoded. The output is streamed front to back.
 import { Attribute } from '../../ir/attribute';
 import { Node, Value } from '../../ir/graph';
-import { writeFileAtomic } from '../atomic-file';
+import { StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
 import { Message, Part, leaves } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
@@ -159,10 +159,17 @@ export interface WriteResult {
   readonly bytes: number;
 }
 
-export function writeOnnx(target: string, model: OnnxModel): WriteResult {
+/** Writes the model to a staged file beside `target`; the caller commits (or aborts) it. */
+export function stageOnnx(target: string, model: OnnxModel): StagedFile<WriteResult> {
   const msg = encodeModel(model);
-  return writeFileAtomic(target, (sink) => {
+  return stageFile(target, (sink) => {
     streamParts(msg, sink);
     return { path: target, bytes: sink.written };
   });
+}
+
+export function writeOnnx(target: string, model: OnnxModel): WriteResult {
+  const s = stageOnnx(target, model);
+  s.commit();
+  return s.result;
 }

@@ -1,0 +1,21 @@
+// Progress is emitted as events by the library; the CLI decides whether and how to draw them.
+
+export type Phase = 'read' | 'merge' | 'write' | 'verify' | 'bench';
+
+export type ConvertEvent =
+  | { readonly type: 'phase-start'; readonly phase: Phase; readonly detail?: string }
+  | { readonly type: 'phase-end'; readonly phase: Phase; readonly ms: number }
+  | { readonly type: 'progress'; readonly phase: Phase; readonly done: number; readonly total: number }
+  | { readonly type: 'warning'; readonly message: string };
+
+export type EventSink = (e: ConvertEvent) => void;
+
+/** Times a phase and reports its start and end. */
+export async function phase<T>(emit: EventSink, name: Phase, run: () => T | Promise<T>, detail?: string): Promise<{ value: T; ms: number }> {
+  emit({ type: 'phase-start', phase: name, detail });
+  const t = performance.now();
+  const value = await run();
+  const ms = performance.now() - t;
+  emit({ type: 'phase-end', phase: name, ms });
+  return { value, ms };
+}

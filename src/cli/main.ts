@@ -1,0 +1,88 @@
+// Command-line entry: parse, dispatch to a command, and leave through the one exit point.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UserError } from '../errors';
+import { removeStagedFiles } from '../formats/atomic-file';
+import { DEFAULT_ATOL, DEFAULT_RTOL } from '../verify';
+import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
+import { VerifyCommandArgs, runVerify, verifyCommand } from './commands/verify';
+import { EXIT, classify, packageVersion } from './exit';
+import { makeOutput } from './output';
+
+interface Common {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let debug = argv.includes('--debug');
+  let code: number = EXIT.ok;
+  const run = async (fn: () => Promise<number>) => {
+    code = await fn();
+  };
+  const parser = yargs(argv as string[])
+    .scriptName('repvgg-convert')
+    .usage('$0 <input> <output> [options]\n\nConvert a training-time RepVGG-style model (RepVGG, YOLOv6/v7 RepConv, MobileOne, ACNet) into its deploy form and prove it equivalent with onnxruntime.')
+    .command<ConvertArgs>('$0 <input> <output>', 'convert a training-time model to its deploy form (verified unless --no-verify)', convertCommand, (a) =>
+      run(() => runConvert(a, makeOutput(a as Common))),
+    )
+    .command<VerifyCommandArgs>('verify <reference> <candidate>', 'check that two ONNX models compute the same outputs', verifyCommand, (a) =>
+      run(() => runVerify(a, makeOutput(a as Common))),
+    )
+    .options({
+      json: { type: 'boolean', describe: 'print one machine-readable report on stdout (human text stays on stderr)' },
+      quiet: { type: 'boolean', alias: 'q', describe: 'print only warnings and errors' },
+      verbose: { type: 'boolean', alias: 'v', describe: 'print rule decisions, e.g. why a branch was not merged' },
+      debug: { type: 'boolean', describe: 'print stack traces with errors' },
+    })
+    .example('$0 train.onnx deploy.onnx', 'merge branches, write deploy.onnx and verify it on the CPU')
+    .example('$0 train.onnx deploy.onnx --no-verify', 'convert without running onnxruntime')
+    .example('$0 train.onnx deploy.onnx --verbose', 'also list every site left unmerged and why')
+    .example('$0 verify train.onnx deploy.onnx --json', 'as a CI step: JSON report on stdout, exit 1 if outputs differ')
+    .example('$0 verify train.onnx deploy.onnx --ep webgpu --input-shape 1x3x224x224', 'check the deploy model on the GPU')
+    .epilogue(
+      `Verification: an element fails only if |deploy - train| exceeds both --atol (default ${DEFAULT_ATOL}) and --rtol (default ${DEFAULT_RTOL}) × |train|; NaN fails.\n` +
+        'Exit codes: 0 success, 1 the models differ, 2 bad input or usage, 70 internal error (please report it).',
+    )
+    .strict()
+    .demandCommand(1)
+    .recommendCommands()
+    .version(packageVersion())
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserError(msg, { code: 'BAD_USAGE', hint: 'see repvgg-convert --help' });
+    });
+  try {
+    const parsed = await parser.parseAsync();
+    debug = !!(parsed as Common).debug;
+    return code;
+  } catch (e) {
+    const outcome = classify(e, debug);
+    process.stderr.write(`${outcome.message}\n`);
+    return outcome.code;
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  removeStagedFiles();
+  process.stderr.write(`interrupted by ${signal}; no output was written\n`);
+  process.exit(130);
+}
+
+if (require.main === module || process.argv[1]?.endsWith('repvgg-convert.js') || process.argv[1]?.endsWith('repvgg-convert')) {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  main(hideBin(process.argv)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`${classify(e, true).message}\n`);
+      process.exitCode = EXIT.internal;
+    },
+  );
+}
