@@ -1,0 +1,47 @@
+// A short human-readable rendering of a VerifyReport, one line per output, for terminals and logs.
+import type { ElementAt } from './compare';
+import type { OutputReport, VerifyReport } from './report';
+
+export function formatReport(report: VerifyReport): string {
+  const lines: string[] = [];
+  const device = report.device.name !== 'unknown' ? ` (${report.device.name}${report.device.software ? ', software' : ''})` : '';
+  const verdict = report.ok ? 'PASSED' : 'FAILED';
+  lines.push(
+    `${verdict}: ${report.candidate} on ${report.ep}${device} vs ${report.reference} on cpu; ` +
+      `${report.samples} sample${report.samples === 1 ? '' : 's'}, seed ${report.seed}, atol ${report.atol}, rtol ${report.rtol}`,
+  );
+  for (const s of report.skippedEps) lines.push(`  skipped ${s.ep}: ${s.reason}`);
+  for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
+  for (const p of report.problems) lines.push(`  problem: ${p}`);
+  return lines.join('\n');
+}
+
+function formatOutput(name: string, o: OutputReport): string[] {
+  const head = `  ${o.ok ? 'ok  ' : 'FAIL'} "${name}" ${o.dtype}[${o.shape.join(', ')}]`;
+  if (o.problem !== undefined || o.elements === null) return [`${head}: ${o.problem ?? 'not compared'}`];
+  const parts = [
+    `max abs ${num(o.maxAbsError)}`,
+    `max rel ${num(o.maxRelError)}`,
+    `mean abs ${num(o.meanAbsError)}`,
+    `median abs ${num(o.medianAbsError)}`,
+    `cosine ${o.cosineSimilarity?.toFixed(7)}`,
+  ];
+  if (o.top1Agreement != null && o.top1Rows != null) {
+    parts.push(`top-1 ${(100 * o.top1Agreement).toFixed(1)}% of ${o.top1Rows}`);
+  }
+  parts.push(`failing ${o.failingElements}/${o.elements}`);
+  const lines = [`${head}: ${parts.join(', ')}`];
+  const nan = o.nanCount;
+  if (nan && (nan.reference > 0 || nan.candidate > 0)) lines.push(`      NaN: reference ${nan.reference}, candidate ${nan.candidate}`);
+  if (o.firstFailure) lines.push(`      first failure ${at(o.firstFailure)}`);
+  if (!o.ok && o.worst) lines.push(`      largest error ${at(o.worst)}`);
+  return lines;
+}
+
+function at(e: ElementAt): string {
+  return `sample ${e.sample} index ${e.index}: reference ${e.reference}, candidate ${e.candidate}`;
+}
+
+function num(x: number | null): string {
+  return x === null ? '-' : x === 0 ? '0' : x.toExponential(2);
+}

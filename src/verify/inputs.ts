@@ -1,0 +1,69 @@
+// Seeded random feeds. One generator stream per run: sample by sample, inputs in model order, so a
+// (seed, sample) pair always produces the same tensors.
+import { Tensor } from 'onnxruntime-node';
+import { numel } from '../dtype';
+import { UserError } from '../errors';
+import { Random } from './random';
+import type { InputSpec } from './shapes';
+
+export type InputDistribution = 'normal' | 'uniform';
+
+export function makeFeeds(inputs: readonly InputSpec[], rng: Random, distribution: InputDistribution): Record<string, Tensor> {
+  const draw = distribution === 'normal' ? rng.normal : () => 2 * rng.uniform() - 1;
+  const feeds: Record<string, Tensor> = {};
+  for (const input of inputs) {
+    const n = numel(input.shape);
+    const dims = [...input.shape];
+    switch (input.dtype) {
+      case 'float32': {
+        const data = new Float32Array(n);
+        for (let i = 0; i < n; i++) data[i] = draw();
+        feeds[input.name] = new Tensor('float32', data, dims);
+        break;
+      }
+      case 'float64': {
+        const data = new Float64Array(n);
+        for (let i = 0; i < n; i++) data[i] = draw();
+        feeds[input.name] = new Tensor('float64', data, dims);
+        break;
+      }
+      case 'float16': {
+        const data = new Uint16Array(n);
+        for (let i = 0; i < n; i++) data[i] = floatToHalf(draw());
+        feeds[input.name] = new Tensor('float16', data, dims);
+        break;
+      }
+      default:
+        throw new UserError(`input "${input.name}" is ${input.dtype}; verification feeds random floats and has no sensible values for it`, {
+          code: 'UNSUPPORTED',
+        });
+    }
+  }
+  return feeds;
+}
+
+/** Round-to-nearest-even float -> IEEE half bits. Inputs here are small, but the full range is handled. */
+export function floatToHalf(value: number): number {
+  const f32 = new Float32Array([value]);
+  const x = new Uint32Array(f32.buffer)[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rest > mid || (rest === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}

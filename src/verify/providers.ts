@@ -1,0 +1,195 @@
+// Execution providers: opening sessions on the CPU, WebGPU, CUDA or TensorRT providers, and saying
+// exactly what is missing when one cannot run. Nothing here falls back silently: `auto` records every
+// provider it passed over and why.
+import * as fs from 'fs';
+import * as path from 'path';
+import { InferenceSession, listSupportedBackends } from 'onnxruntime-node';
+import { FormatError, UserError } from '../errors';
+import { cpuDevice, DeviceInfo, webgpuDevice } from './device';
+import { probeModel } from './probe-model';
+
+export type EpChoice = 'cpu' | 'webgpu' | 'cuda' | 'tensorrt' | 'auto';
+export type EpName = Exclude<EpChoice, 'auto'>;
+export const EP_CHOICES: readonly EpChoice[] = ['cpu', 'webgpu', 'cuda', 'tensorrt', 'auto'];
+/** The order `auto` tries, GPU first. */
+export const AUTO_ORDER: readonly EpName[] = ['webgpu', 'cpu'];
+
+export interface Skipped {
+  readonly ep: EpName;
+  readonly reason: string;
+}
+
+export interface OpenedSession {
+  readonly session: InferenceSession;
+  readonly ep: EpName;
+  readonly device: DeviceInfo;
+  /** Providers `auto` tried first and could not use. */
+  readonly skipped: readonly Skipped[];
+}
+
+export interface OpenOptions {
+  /** onnxruntime graph optimisations; the reference runs without them so it evaluates the graph as written. */
+  readonly optimization?: InferenceSession.SessionOptions['graphOptimizationLevel'];
+}
+
+/** Where onnxruntime-node keeps its native libraries, including optional provider libraries. */
+export function providerLibraryDir(): string {
+  const pkg = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+function libraryName(base: string): string {
+  return process.platform === 'win32' ? `${base}.dll` : `lib${base}.so`;
+}
+
+const INSTALL_HINT =
+  'onnxruntime-node downloads its CUDA/TensorRT provider libraries when it is installed on linux/x64 (not when ' +
+  'ONNXRUNTIME_NODE_INSTALL=skip); fetch them with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`. ' +
+  'They also need CUDA 12 and cuDNN 9 on the library path';
+
+/** Throws MISSING_RUNTIME unless onnxruntime-node has the provider libraries `ep` needs. */
+export function checkGpuProviderLibraries(ep: 'cuda' | 'tensorrt', dir: string = providerLibraryDir()): void {
+  const supported = listSupportedBackends().some((b) => b.name === ep);
+  if (!supported) {
+    throw new UserError(`the ${label(ep)} execution provider is not available in onnxruntime-node on ${process.platform}/${process.arch}`, {
+      code: 'MISSING_RUNTIME',
+      hint: 'onnxruntime-node ships CUDA and TensorRT support for linux/x64 only',
+    });
+  }
+  const needed = ['onnxruntime_providers_shared', 'onnxruntime_providers_cuda'];
+  if (ep === 'tensorrt') needed.push('onnxruntime_providers_tensorrt');
+  const missing = needed.map(libraryName).filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (missing.length > 0) {
+    throw new UserError(`the ${label(ep)} execution provider is not installed: ${missing.join(', ')} missing from ${dir}`, {
+      code: 'MISSING_RUNTIME',
+      hint: ep === 'tensorrt' ? `${INSTALL_HINT}, and TensorRT 10` : INSTALL_HINT,
+    });
+  }
+}
+
+function label(ep: EpName): string {
+  return { cpu: 'CPU', webgpu: 'WebGPU', cuda: 'CUDA', tensorrt: 'TensorRT' }[ep];
+}
+
+const WEBGPU_HINT =
+  'WebGPU needs a Vulkan driver Dawn accepts. Without a GPU, use Mesa lavapipe 24 or newer: on Debian bookworm ' +
+  '`apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1` (bookworm\'s Mesa 22 is refused), ' +
+  'and set XDG_RUNTIME_DIR';
+
+/** Fails early, before any model is loaded, when the chosen provider cannot exist here. */
+export function checkProviderPresent(ep: EpChoice): void {
+  if (ep === 'cuda' || ep === 'tensorrt') checkGpuProviderLibraries(ep);
+  if (ep === 'webgpu' && !listSupportedBackends().some((b) => b.name === 'webgpu')) {
+    throw new UserError(`the WebGPU execution provider is not built into onnxruntime-node on ${process.platform}/${process.arch}`, {
+      code: 'MISSING_RUNTIME',
+    });
+  }
+}
+
+export async function openReference(file: string, options: OpenOptions = {}): Promise<OpenedSession> {
+  const session = await load(file, 'cpu', options);
+  return { session, ep: 'cpu', device: cpuDevice(), skipped: [] };
+}
+
+export async function openCandidate(file: string, ep: EpChoice, options: OpenOptions = {}): Promise<OpenedSession> {
+  if (ep !== 'auto') {
+    const session = await load(file, ep, options);
+    return { session, ep, device: deviceOf(ep), skipped: [] };
+  }
+  const skipped: Skipped[] = [];
+  for (const name of AUTO_ORDER) {
+    try {
+      checkProviderPresent(name);
+      const session = await load(file, name, options);
+      return { session, ep: name, device: deviceOf(name), skipped };
+    } catch (e) {
+      // Only a provider that is missing moves `auto` on; a bad model is the same on every provider.
+      if (!(e instanceof UserError) || e.code !== 'MISSING_RUNTIME') throw e;
+      skipped.push({ ep: name, reason: e.message });
+    }
+  }
+  throw new UserError(`no execution provider could run ${file}: ${skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ')}`, {
+    code: 'MISSING_RUNTIME',
+  });
+}
+
+function deviceOf(ep: EpName): DeviceInfo {
+  if (ep === 'cpu') return cpuDevice();
+  if (ep === 'webgpu') return webgpuDevice();
+  return { name: 'unknown', source: 'none' };
+}
+
+async function load(file: string, ep: EpName, options: OpenOptions): Promise<InferenceSession> {
+  const sessionOptions: InferenceSession.SessionOptions = {
+    executionProviders: [ep],
+    ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
+  };
+  try {
+    return await InferenceSession.create(file, sessionOptions);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (ep === 'cpu' || !(await loadsOnCpu(file))) throw notLoadable(file, message, e);
+    throw providerFailed(ep, message, e);
+  }
+}
+
+/** Tells a provider failure from a bad model: if the CPU provider loads it, the model was fine. */
+async function loadsOnCpu(file: string): Promise<boolean> {
+  try {
+    const s = await InferenceSession.create(file, { executionProviders: ['cpu'] });
+    await s.release();
+    return true;
+  } catch {
+    // The caller reports the original provider's error as the file's problem.
+    return false;
+  }
+}
+
+/** A file onnxruntime cannot parse is not ONNX; one it parses but cannot build is unsupported. */
+function notLoadable(file: string, ortMessage: string, cause: unknown): UserError {
+  const reason = firstLine(ortMessage.replace(/^Load model from .*? failed:/s, ''));
+  if (/protobuf parsing failed|INVALID_PROTOBUF/i.test(reason)) return new FormatError(file, 'an ONNX model', `onnxruntime: ${reason}`);
+  return new UserError(`onnxruntime cannot load ${file}: ${reason}`, { code: 'UNSUPPORTED', cause });
+}
+
+function providerFailed(ep: EpName, message: string, cause: unknown): UserError {
+  if (ep === 'webgpu') {
+    const oldMesa = /ArrayDynamicIndexing/.test(message);
+    return new UserError(`the WebGPU execution provider cannot run here: ${firstLine(message)}`, {
+      code: 'MISSING_RUNTIME',
+      hint: oldMesa ? `this Vulkan driver is too old for Dawn. ${WEBGPU_HINT}` : WEBGPU_HINT,
+      cause,
+    });
+  }
+  if (ep === 'cuda' || ep === 'tensorrt') {
+    return new UserError(`the ${label(ep)} execution provider failed to start: ${firstLine(message)}`, {
+      code: 'MISSING_RUNTIME',
+      hint: ep === 'tensorrt' ? `${INSTALL_HINT}, and TensorRT 10` : INSTALL_HINT,
+      cause,
+    });
+  }
+  return new UserError(firstLine(message), { code: 'UNSUPPORTED', cause });
+}
+
+function firstLine(message: string): string {
+  // onnxruntime prefixes its source location ("/onnxruntime_src/...cc:136 fn(...) ..."); keep the readable tail.
+  const line = message.split('\n')[0].trim();
+  const tail = /\bwas false\. (.+)$/.exec(line)?.[1] ?? /\] (.+)$/.exec(line)?.[1];
+  return tail ?? line;
+}
+
+export type WebGpuProbe = { readonly available: true; readonly device: DeviceInfo } | { readonly available: false; readonly reason: string };
+
+/** Whether a WebGPU adapter exists, by running a one-node model on it. */
+export async function probeWebGpu(): Promise<WebGpuProbe> {
+  if (!listSupportedBackends().some((b) => b.name === 'webgpu')) {
+    return { available: false, reason: `onnxruntime-node has no WebGPU provider on ${process.platform}/${process.arch}` };
+  }
+  try {
+    const s = await InferenceSession.create(probeModel(), { executionProviders: ['webgpu'] });
+    await s.release();
+    return { available: true, device: webgpuDevice() };
+  } catch (e) {
+    return { available: false, reason: firstLine(e instanceof Error ? e.message : String(e)) };
+  }
+}

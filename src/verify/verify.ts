@@ -1,0 +1,219 @@
+// verifyModels: run a reference model (CPU) and a candidate (any provider) on the same seeded inputs
+// and compare every output. One session per model lives across all samples; each input tensor is
+// built once per sample and fed to both sessions as is.
+import * as fs from 'fs';
+import { env, InferenceSession, Tensor } from 'onnxruntime-node';
+import { UserError } from '../errors';
+import { halfToFloat } from '../tensor';
+import { ErrorAccumulator, OutputStats } from './compare';
+import { DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
+import { InputDistribution, makeFeeds } from './inputs';
+import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
+import { seededRandom } from './random';
+import type { NullableStats, OutputReport, VerifyReport } from './report';
+import { planInputs } from './shapes';
+
+export interface VerifyProgress {
+  readonly phase: 'load' | 'run';
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface VerifyOptions {
+  /** Seed of the input generator (uint32). Default DEFAULT_SEED. */
+  seed?: number;
+  /** Number of random inputs. Default DEFAULT_SAMPLES. */
+  samples?: number;
+  /** Full shapes per input name; dynamic dims otherwise come from the models, with batch = 1. */
+  inputShapes?: Readonly<Record<string, readonly number[]>>;
+  atol?: number;
+  rtol?: number;
+  /** Provider for the candidate. Default 'cpu'. */
+  ep?: EpChoice;
+  /** The reference always runs on the CPU provider. */
+  referenceEp?: 'cpu';
+  /** Default 'normal' (standard normal); 'uniform' draws from [-1, 1). */
+  inputDistribution?: InputDistribution;
+  onProgress?: (e: VerifyProgress) => void;
+}
+
+export async function verifyModels(reference: string, candidate: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const started = performance.now();
+  const o = settle(options);
+  for (const file of [reference, candidate]) {
+    if (!fs.existsSync(file)) throw new UserError(`${file}: no such file`, { code: 'BAD_USAGE' });
+  }
+  checkProviderPresent(o.ep);
+  const progress = options.onProgress ?? (() => {});
+
+  let t = performance.now();
+  const ref = await openReference(reference, { optimization: 'disabled' });
+  const loadReferenceMs = performance.now() - t;
+  progress({ phase: 'load', done: 1, total: 2 });
+  let cand: OpenedSession | undefined;
+  try {
+    t = performance.now();
+    cand = await openCandidate(candidate, o.ep);
+    const loadCandidateMs = performance.now() - t;
+    progress({ phase: 'load', done: 2, total: 2 });
+    const run = await compareSessions(ref.session, cand.session, o, progress);
+    return {
+      ok: run.problems.length === 0 && Object.values(run.outputs).every((r) => r.ok),
+      ep: cand.ep,
+      device: cand.device,
+      referenceEp: 'cpu',
+      skippedEps: cand.skipped,
+      seed: o.seed,
+      samples: o.samples,
+      atol: o.atol,
+      rtol: o.rtol,
+      inputDistribution: o.inputDistribution,
+      inputs: run.inputs,
+      outputs: run.outputs,
+      problems: run.problems,
+      reference,
+      candidate,
+      onnxruntime: env.versions.node ?? env.versions.common,
+      timings: {
+        loadReferenceMs,
+        loadCandidateMs,
+        runReferenceMs: run.runReferenceMs,
+        runCandidateMs: run.runCandidateMs,
+        compareMs: run.compareMs,
+        totalMs: performance.now() - started,
+      },
+    };
+  } finally {
+    await ref.session.release();
+    await cand?.session.release();
+  }
+}
+
+interface Settled {
+  seed: number;
+  samples: number;
+  atol: number;
+  rtol: number;
+  ep: EpChoice;
+  inputDistribution: InputDistribution;
+  inputShapes: Readonly<Record<string, readonly number[]>>;
+}
+
+function settle(options: VerifyOptions): Settled {
+  const seed = options.seed ?? DEFAULT_SEED;
+  const samples = options.samples ?? DEFAULT_SAMPLES;
+  const atol = options.atol ?? DEFAULT_ATOL;
+  const rtol = options.rtol ?? DEFAULT_RTOL;
+  const ep = options.ep ?? 'cpu';
+  const inputDistribution = options.inputDistribution ?? 'normal';
+  const bad = (what: string) => new UserError(what, { code: 'BAD_USAGE' });
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad(`seed ${seed} is not an integer in [0, 2^32)`);
+  if (!Number.isSafeInteger(samples) || samples < 1) throw bad(`samples ${samples} is not a positive integer`);
+  if (!(atol >= 0) || !Number.isFinite(atol)) throw bad(`atol ${atol} is not a finite number >= 0`);
+  if (!(rtol >= 0) || !Number.isFinite(rtol)) throw bad(`rtol ${rtol} is not a finite number >= 0`);
+  if (!EP_CHOICES.includes(ep)) throw bad(`unknown execution provider "${ep}" (choose from ${EP_CHOICES.join(', ')})`);
+  if (options.referenceEp !== undefined && options.referenceEp !== 'cpu') throw bad('the reference runs on the cpu provider only');
+  if (inputDistribution !== 'normal' && inputDistribution !== 'uniform') throw bad(`unknown input distribution "${inputDistribution}"`);
+  return { seed, samples, atol, rtol, ep, inputDistribution, inputShapes: options.inputShapes ?? {} };
+}
+
+interface SessionComparison {
+  inputs: Record<string, { dtype: string; shape: readonly number[] }>;
+  outputs: Record<string, OutputReport>;
+  problems: string[];
+  runReferenceMs: number;
+  runCandidateMs: number;
+  compareMs: number;
+}
+
+async function compareSessions(
+  ref: InferenceSession,
+  cand: InferenceSession,
+  o: Settled,
+  progress: (e: VerifyProgress) => void,
+): Promise<SessionComparison> {
+  const plan = planInputs(ref.inputMetadata, cand.inputMetadata, o.inputShapes);
+  const problems = [...plan.problems];
+  const inputs = Object.fromEntries(plan.inputs.map((i) => [i.name, { dtype: i.dtype, shape: i.shape }]));
+  const result: SessionComparison = { inputs, outputs: {}, problems, runReferenceMs: 0, runCandidateMs: 0, compareMs: 0 };
+  if (problems.length > 0) return result;
+
+  const candOutputs = new Set(cand.outputNames);
+  const fetch = ref.outputNames.filter((n) => candOutputs.has(n));
+  const missing = ref.outputNames.filter((n) => !candOutputs.has(n));
+  const extra = cand.outputNames.filter((n) => !ref.outputNames.includes(n));
+  if (missing.length > 0) problems.push(`the candidate lacks output${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')}`);
+  if (extra.length > 0) problems.push(`the candidate has extra output${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}`);
+  if (fetch.length === 0) return result;
+
+  const rng = seededRandom(o.seed);
+  const tracks = new Map<string, { acc: ErrorAccumulator; dtype: string; shape: readonly number[]; problem?: string }>();
+  for (let sample = 0; sample < o.samples; sample++) {
+    const feeds = makeFeeds(plan.inputs, rng, o.inputDistribution);
+    let t = performance.now();
+    const r = await ref.run(feeds, fetch);
+    result.runReferenceMs += performance.now() - t;
+    t = performance.now();
+    const c = await cand.run(feeds, fetch);
+    result.runCandidateMs += performance.now() - t;
+    t = performance.now();
+    for (const name of fetch) {
+      const rt = r[name] as Tensor;
+      const ct = c[name] as Tensor;
+      let track = tracks.get(name);
+      if (!track) {
+        track = { acc: new ErrorAccumulator(o), dtype: rt.type, shape: rt.dims };
+        tracks.set(name, track);
+      }
+      if (track.problem) continue;
+      track.problem = mismatch(rt, ct);
+      if (track.problem) continue;
+      const dims = rt.dims;
+      track.acc.add(numbers(rt), numbers(ct), dims.length === 2 && dims[1] > 1 ? dims[1] : 0);
+    }
+    result.compareMs += performance.now() - t;
+    progress({ phase: 'run', done: sample + 1, total: o.samples });
+  }
+  for (const [name, track] of tracks) {
+    const base = { dtype: track.dtype, shape: track.shape };
+    if (track.problem) {
+      problems.push(`output "${name}": ${track.problem}`);
+      result.outputs[name] = { ok: false, ...base, problem: track.problem, ...NULL_STATS };
+    } else {
+      const stats = track.acc.result();
+      result.outputs[name] = { ok: stats.failingElements === 0, ...base, ...stats };
+    }
+  }
+  return result;
+}
+
+function mismatch(r: Tensor, c: Tensor): string | undefined {
+  if (r.type !== c.type) return `dtype differs: reference ${r.type}, candidate ${c.type}`;
+  const same = r.dims.length === c.dims.length && r.dims.every((d, i) => d === c.dims[i]);
+  if (!same) return `shape differs: reference [${r.dims.join(', ')}], candidate [${c.dims.join(', ')}]`;
+  if (r.type === 'string') return 'string outputs cannot be compared numerically';
+  return undefined;
+}
+
+/** Output values as numbers: a view for number arrays, a copy for float16 and 64-bit integers. */
+function numbers(t: Tensor): ArrayLike<number> {
+  const data = t.data;
+  if (t.type === 'float16' && data instanceof Uint16Array) return Float32Array.from(data, halfToFloat);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
+  if (Array.isArray(data)) throw new TypeError(`cannot compare ${t.type} values`);
+  return data as ArrayLike<number>;
+}
+
+const NULL_STATS: NullableStats = {
+  elements: null,
+  failingElements: null,
+  maxAbsError: null,
+  maxRelError: null,
+  meanAbsError: null,
+  medianAbsError: null,
+  medianOver: null,
+  cosineSimilarity: null,
+  nanCount: null,
+  infCount: null,
+  nonFiniteMismatches: null,
+};
