@@ -7,24 +7,38 @@ import { BatchNormParams } from '../math/kernel';
 import { Tensor, toFloat32 } from '../tensor';
 import { Check, refuse } from './rule';
 
+/** The constant behind a value: an initializer or Constant node, possibly behind Identity nodes. */
 export function constantTensor(v: Value): Tensor | undefined {
-  if (v.initializer) return v.initializer.tensor;
-  const p = v.producer;
-  if (p && p.opType === 'Constant' && p.domain === '' && p.inputs.length === 0) {
-    const a = p.attributes.get('value')?.value;
-    if (a?.type === 'tensor') return a.value;
+  for (let hops = 0; hops < 16; hops++) {
+    if (v.initializer) return v.initializer.tensor;
+    const p = v.producer;
+    if (!p || p.domain !== '') return undefined;
+    if (p.opType === 'Constant' && p.inputs.length === 0) {
+      const a = p.attributes.get('value')?.value;
+      return a?.type === 'tensor' ? a.value : undefined;
+    }
+    // Exporters de-duplicate equal initializers and feed the copies through Identity nodes.
+    if (p.opType !== 'Identity' || !p.inputs[0]) return undefined;
+    v = p.inputs[0];
   }
   return undefined;
 }
 
-/** A constant parameter: checks, in order, that it is constant, float32 and not shared. */
-export function param(v: Value | null | undefined, what: string, inside: ReadonlySet<Node>): Check<{ value: Value; tensor: Tensor }> {
+/**
+ * A constant parameter: checks, in order, that it is constant, float32 and, unless `shareable`, read by
+ * no node outside the match. BN statistics are shareable: exporters de-duplicate equal ones (e.g. fresh
+ * BNs), and folding only reads them. A shared conv weight is a tied weight and is left alone.
+ */
+export function param(v: Value | null | undefined, what: string, inside: ReadonlySet<Node>, options: { shareable?: boolean } = {}): Check<{ value: Value; tensor: Tensor }> {
   if (!v) return refuse(`${what} is missing`);
   const t = constantTensor(v);
   if (!t) return refuse(`${what} ${v.name} is not a constant (it is computed by ${v.producer?.label ?? 'a graph input'})`);
   if (t.dtype !== 'float32') return refuse(`${what} ${v.name} is ${t.dtype}; only float32 parameters are merged`);
-  const outside = v.uses.find((u) => !inside.has(u.node));
-  if (outside) return refuse(`${what} ${v.name} is shared with ${outside.node.label} outside the match`);
+  if (!options.shareable) {
+    const outside = v.uses.find((u) => !inside.has(u.node));
+    if (outside) return refuse(`${what} ${v.name} is shared with ${outside.node.label} outside the match`);
+    if (v.producer && !inside.has(v.producer) && v.producer.opType !== 'Constant') return refuse(`${what} ${v.name} is an alias (${v.producer.label}) of a weight that may be shared`);
+  }
   return { ok: true, plan: { value: v, tensor: t } };
 }
 
@@ -96,7 +110,7 @@ export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { default
   const names = ['scale', 'bias', 'mean', 'var'] as const;
   const got: { value: Value; tensor: Tensor }[] = [];
   for (let i = 0; i < 4; i++) {
-    const p = param(node.inputs[i + 1], `${node.label}: ${names[i]}`, inside);
+    const p = param(node.inputs[i + 1], `${node.label}: ${names[i]}`, inside, { shareable: true });
     if (!p.ok) return p;
     got.push(p.plan);
   }
