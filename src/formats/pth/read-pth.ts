@@ -1,0 +1,146 @@
+// Reads a PyTorch zip checkpoint (torch.save since 1.6): checks the archive, unpickles data.pkl through the
+// allow-list, and returns the state dict with every tensor still a range of the file.
+import * as zlib from 'zlib';
+import { DType, dtypeInfo } from '../../dtype';
+import { DecodeError, FormatError, UserError } from '../../errors';
+import { ByteRange, ByteSource, FileSource } from '../bytes';
+import { Tensor } from '../../tensor';
+import { StateDict, unwrapStateDict } from '../state-dict';
+import { crc32 } from './crc32';
+import { ByteSwapSource } from './lazy-views';
+import { legacyKind, RESAVE_HINT } from './legacy';
+import { describe, PyDict, unpickle } from './pickle';
+import { TensorValue, torchHooks } from './torch-globals';
+import { readZipDirectory, UncachedFileSource, ZipEntry } from './zip-reader';
+
+const FORMAT = 'a PyTorch checkpoint';
+/** data.pkl of a state dict is kilobytes to a few megabytes; anything near this is hostile. */
+export const MAX_PICKLE_BYTES = 64 << 20;
+
+export interface ReadPthOptions {
+  /** Take this top-level entry (e.g. 'model') instead of guessing among the usual wrappers. */
+  readonly entry?: string;
+}
+
+export function readPth(file: string, options: ReadPthOptions = {}): StateDict {
+  const dir = new UncachedFileSource(file);
+  let data: FileSource | undefined;
+  let ok = false;
+  try {
+    const result = load(file, dir, options, () => (data ??= new FileSource(file)));
+    ok = true;
+    return result;
+  } catch (e) {
+    if (e instanceof DecodeError) throw new FormatError(file, FORMAT, e.message, { offset: e.offset });
+    throw e;
+  } finally {
+    dir.close();
+    if (!ok) data?.close();
+  }
+}
+
+function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource: () => FileSource): StateDict {
+  const head = dir.read(0, Math.min(dir.length, 512));
+  if (!(head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04)) {
+    const legacy = legacyKind(head);
+    if (legacy) {
+      throw new UserError(`${file} is a legacy ${legacy === 'tar' ? 'tar-format ' : ''}PyTorch checkpoint (saved by PyTorch before 1.6), which is not supported`, {
+        code: 'UNSUPPORTED',
+        hint: RESAVE_HINT,
+      });
+    }
+    const looksSafetensors = head.length > 8 && head[8] === 0x7b;
+    throw new FormatError(file, FORMAT, 'no zip signature', { offset: 0, hint: looksSafetensors ? 'it looks like a safetensors file; name it .safetensors' : undefined });
+  }
+
+  const entries = readZipDirectory(dir);
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  if (entries.some((e) => /^[^/]+\/(constants\.pkl|code\/)/.test(e.name))) {
+    throw new UserError(`${file} is a TorchScript archive (torch.jit.save), not a state dict checkpoint`, {
+      code: 'UNSUPPORTED',
+      hint: 'save the weights with torch.save(model.state_dict(), "weights.pth")',
+    });
+  }
+  const pickles = entries.filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
+  if (pickles.length !== 1) {
+    throw new DecodeError(pickles.length ? `zip archive has ${pickles.length} data.pkl entries` : 'zip archive has no <root>/data.pkl', 0);
+  }
+  const pkl = pickles[0];
+  const root = pkl.name.slice(0, -'/data.pkl'.length);
+
+  const small = (e: ZipEntry, limit: number): Uint8Array => readSmallEntry(dir, e, limit);
+  const versionEntry = byName.get(`${root}/.data/version`) ?? byName.get(`${root}/version`);
+  if (!versionEntry) throw new DecodeError(`zip archive has no ${root}/version`, 0);
+  const version = Buffer.from(small(versionEntry, 64)).toString('latin1').trim();
+  if (!/^[1-9][0-9]{0,3}$/.test(version)) throw new DecodeError(`archive version '${version.slice(0, 20)}' is not a number`, versionEntry.dataOffset);
+
+  let bigEndian = false;
+  const orderEntry = byName.get(`${root}/byteorder`);
+  if (orderEntry) {
+    const order = Buffer.from(small(orderEntry, 16)).toString('latin1');
+    if (order !== 'little' && order !== 'big') throw new DecodeError(`byteorder record says '${order}'`, orderEntry.dataOffset);
+    bigEndian = order === 'big';
+  }
+
+  const hooks = torchHooks({
+    file,
+    storageRange(key: string, dtype: DType, numel: number, at: number): ByteRange {
+      const e = byName.get(`${root}/data/${key}`);
+      if (!e) throw new DecodeError(`storage ${key} has no ${root}/data/${key} entry`, at);
+      if (e.method !== 0) {
+        throw new UserError(`${file} stores storage ${key} compressed (zip method ${e.method}); only uncompressed storages are read`, {
+          code: 'UNSUPPORTED',
+          hint: 're-save with torch.save, which stores storages uncompressed (or re-zip with `zip -0`)',
+        });
+      }
+      const size = dtypeInfo(dtype).size;
+      if (e.size !== numel * size) throw new DecodeError(`storage ${key} is ${e.size} bytes but holds ${numel} ${dtype} (${numel * size} bytes)`, e.dataOffset);
+      const range: ByteRange = { source: dataSource(), offset: e.dataOffset, length: e.size };
+      if (!bigEndian || size === 1) return range;
+      return { source: new ByteSwapSource(`${file} storage ${key}`, range, size), offset: 0, length: e.size };
+    },
+  });
+
+  const value = unpickle(small(pkl, MAX_PICKLE_BYTES), hooks, { base: pkl.method === 0 ? pkl.dataOffset : 0 });
+  if (!(value instanceof PyDict)) {
+    throw new UserError(`${file} holds a ${describe(value)}, not a dictionary of tensors`, { code: 'BAD_INPUT', hint: 'save the weights with torch.save(model.state_dict(), "weights.pth")' });
+  }
+  const origin = new Map<Tensor, TensorValue>();
+  const asTensor = (v: unknown) => {
+    if (!(v instanceof TensorValue)) return undefined;
+    origin.set(v.tensor, v);
+    return v.tensor;
+  };
+  const unwrapped = unwrapStateDict(value, { entry: options.entry, file, asTensor });
+
+  // Notes describe the tensors taken, not the rest of the checkpoint (optimizer state etc.).
+  const notes = [...unwrapped.notes];
+  const taken = [...unwrapped.tensors.values()].map((t) => origin.get(t) as TensorValue);
+  const perStorage = new Map<string, number>();
+  for (const v of taken) perStorage.set(v.storage.key, (perStorage.get(v.storage.key) ?? 0) + 1);
+  const strided = taken.filter((v) => !v.contiguous).length;
+  const shared = [...perStorage.values()].filter((n) => n > 1).length;
+  const devices = [...new Set(taken.map((v) => v.storage.location))].filter((l) => l !== 'cpu');
+  if (bigEndian) notes.push('storages are big-endian; their bytes are swapped when read');
+  if (strided) notes.push(`${strided} tensor(s) are strided views; their elements are gathered when read`);
+  if (shared) notes.push(`${shared} storage(s) are shared by several tensors`);
+  if (devices.length) notes.push(`storages saved on ${devices.join(', ')} are read to CPU`);
+  return { tensors: unwrapped.tensors, metadata: {}, notes };
+}
+
+/** A whole small entry (data.pkl, version, byteorder), inflated if needed and checked against its CRC. */
+function readSmallEntry(dir: ByteSource, e: ZipEntry, limit: number): Uint8Array {
+  if (e.size > limit) throw new DecodeError(`${e.name} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
+  let bytes: Uint8Array;
+  if (e.method === 0) bytes = dir.read(e.dataOffset, e.size);
+  else if (e.method === 8) {
+    try {
+      bytes = zlib.inflateRawSync(dir.read(e.dataOffset, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
+    } catch (err) {
+      throw new DecodeError(`${e.name} does not inflate (${(err as Error).message})`, e.dataOffset);
+    }
+    if (bytes.length !== e.size) throw new DecodeError(`${e.name} inflates to ${bytes.length} bytes, not ${e.size}`, e.dataOffset);
+  } else throw new DecodeError(`${e.name} uses zip compression method ${e.method}`, e.localHeaderOffset);
+  if (crc32(bytes) !== e.crc32) throw new DecodeError(`${e.name} fails its CRC check`, e.dataOffset);
+  return bytes;
+}

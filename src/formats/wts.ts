@@ -1,0 +1,96 @@
+// The .wts text format of TensorRT-RepVGG / tensorrtx: the entry count on the first line, then one line per
+// tensor, `name numel` and each value as float32 in 8 lowercase hex digits of its big-endian bits.
+// Only floating-point tensors are written (num_batches_tracked and other integers are left out).
+import * as fs from 'fs';
+import { DType, dtypeInfo, numel } from '../dtype';
+import { FormatError, UserError } from '../errors';
+import { halfToFloat, Tensor } from '../tensor';
+import { writeFileAtomic } from './atomic-file';
+import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
+
+const FORMAT = 'a .wts weights file';
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** True for the tensors a .wts file carries. */
+export function wtsIncludes(t: Tensor): boolean {
+  return dtypeInfo(t.dtype).isFloat;
+}
+
+export function writeWts(file: string, entries: TensorEntries): void {
+  const list = collectEntries(entries).filter(([, t]) => wtsIncludes(t));
+  for (const [name] of list) {
+    if (name === '' || /\s/.test(name)) throw new UserError(`tensor name '${name}' is empty or has whitespace, which .wts cannot hold`, { code: 'BAD_USAGE' });
+  }
+  writeFileAtomic(file, (sink) => {
+    sink.write(Buffer.from(`${list.length}\n`));
+    for (const [name, t] of list) {
+      sink.write(Buffer.from(`${name} ${numel(t.shape)}`));
+      const size = dtypeInfo(t.dtype).size;
+      // chunks hold whole elements
+      forEachChunk(t, (b) => sink.write(Buffer.from(hexLine(b, t.dtype), 'latin1')), size * (1 << 20));
+      sink.write(Buffer.from('\n'));
+    }
+  });
+}
+
+/** ' xxxxxxxx' per element, the value as float32 big-endian bits. */
+function hexLine(b: Uint8Array, dtype: DType): string {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const size = dtypeInfo(dtype).size;
+  const n = b.length / size;
+  const parts = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    switch (dtype) {
+      case 'float32':
+        u[0] = dv.getUint32(4 * i, true);
+        break;
+      case 'float16':
+        f[0] = halfToFloat(dv.getUint16(2 * i, true));
+        break;
+      case 'bfloat16':
+        u[0] = dv.getUint16(2 * i, true) << 16;
+        break;
+      case 'float64':
+        f[0] = dv.getFloat64(8 * i, true);
+        break;
+      default:
+        throw new TypeError(`${dtype} is not written to .wts`);
+    }
+    const x = u[0];
+    parts[i] = ' ' + HEX[x >>> 24] + HEX[(x >>> 16) & 0xff] + HEX[(x >>> 8) & 0xff] + HEX[x & 0xff];
+  }
+  return parts.join('');
+}
+
+/** Reads a whole .wts file into float32 tensors (1-D: the format keeps no shapes). */
+export function readWts(file: string): StateDict {
+  const text = fs.readFileSync(file, 'latin1');
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const fail = (line: number, reason: string): FormatError => {
+    const offset = lines.slice(0, line).reduce((a, l) => a + l.length + 1, 0);
+    return new FormatError(file, FORMAT, `line ${line + 1}: ${reason}`, { offset });
+  };
+  if (!/^\d+$/.test(lines[0] ?? '')) throw fail(0, 'first line is not an entry count');
+  const count = Number(lines[0]);
+  if (lines.length - 1 !== count) throw fail(Math.min(lines.length, count + 1), `count says ${count} entries but the file has ${lines.length - 1}`);
+  const tensors = new Map<string, Tensor>();
+  for (let i = 1; i <= count; i++) {
+    const fields = lines[i].split(' ');
+    const [name, n] = fields;
+    if (!name || !/^\d+$/.test(n ?? '')) throw fail(i, 'does not start with a name and an element count');
+    const values = fields.slice(2);
+    if (values.length !== Number(n)) throw fail(i, `'${name}' says ${n} values but has ${values.length}`);
+    if (tensors.has(name)) throw fail(i, `'${name}' appears twice`);
+    const out = new Float32Array(values.length);
+    const u = new Uint32Array(out.buffer);
+    for (let k = 0; k < values.length; k++) {
+      if (!/^[0-9a-f]{8}$/.test(values[k])) throw fail(i, `'${name}' value ${k} is '${values[k].slice(0, 12)}', not 8 lowercase hex digits`);
+      u[k] = parseInt(values[k], 16);
+    }
+    tensors.set(name, { dtype: 'float32', shape: [values.length], data: { kind: 'memory', bytes: new Uint8Array(out.buffer) } });
+  }
+  return { tensors, metadata: {}, notes: [] };
+}
