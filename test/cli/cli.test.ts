@@ -1,0 +1,124 @@
+// The command line as users run it: exit codes, where text goes, and what is (not) written.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { caseDir, tempDir } from '../helpers/fixtures';
+import { rawInitializers } from '../verify/helpers/onnx-initializers';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'repvgg-convert.js');
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const train = path.join(caseDir('repvgg-bn'), 'train.onnx');
+const deployRef = path.join(caseDir('repvgg-bn'), 'deploy_ref.onnx');
+
+describe('repvgg-convert CLI', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('--help shows commands, examples, tolerances and exit codes', () => {
+    const r = cli('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Examples:/);
+    expect(r.stdout).toMatch(/verify <reference> <candidate>/);
+    expect(r.stdout).toMatch(/atol \(default 0\.0001\)/);
+    expect(r.stdout).toMatch(/Exit codes: 0 success, 1 the models differ, 2 bad input or usage/);
+  });
+
+  test('convert: report on stderr, JSON on stdout, output written', () => {
+    const out = path.join(dir, 'deploy.onnx');
+    const r = cli(train, out, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.ok).toBe(true);
+    expect(j.verify.ok).toBe(true);
+    expect(j.verify.ep).toBe('cpu');
+    expect(j.opsAfter).toEqual({ Conv: 8, Flatten: 1, Gemm: 1, GlobalAveragePool: 1, Relu: 8 });
+    expect(j.merged).toEqual({ 'RepVGG 2-branch': 5, 'RepVGG 3-branch': 3 });
+    expect(r.stderr).toMatch(/BatchNormalization\s+19\s+0/);
+    expect(r.stderr).toMatch(/PASSED/);
+    expect(fs.existsSync(out)).toBe(true);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('verify --json passes on a true pair', () => {
+    const r = cli('verify', train, deployRef, '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ ok: true, ep: 'cpu', seed: 0, samples: 1 });
+    expect(j.outputs.output.maxAbsError).toBeLessThan(1e-4);
+  });
+
+  test('verify exits 1 with ok: false when one weight of the deploy model changed', () => {
+    const bytes = new Uint8Array(fs.readFileSync(deployRef));
+    const w = rawInitializers(bytes).find((i) => i.dims.length === 4)!;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset + w.offset, 4);
+    dv.setFloat32(0, dv.getFloat32(0, true) + 0.5, true);
+    const bad = path.join(dir, 'changed.onnx');
+    fs.writeFileSync(bad, bytes);
+    const r = cli('verify', train, bad, '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).ok).toBe(false);
+    expect(r.stderr).toMatch(/FAIL/);
+  });
+
+  test.each([
+    ['a truncated model', () => {
+      const f = path.join(dir, 'truncated.onnx');
+      fs.writeFileSync(f, fs.readFileSync(train).subarray(0, 4000));
+      return f;
+    }, /is not an ONNX model/],
+    ['an empty file', () => {
+      const f = path.join(dir, 'empty.onnx');
+      fs.writeFileSync(f, '');
+      return f;
+    }, /empty/],
+    ['text', () => {
+      const f = path.join(dir, 'text.onnx');
+      fs.writeFileSync(f, 'this is not a model\n'.repeat(10));
+      return f;
+    }, /is not an ONNX model/],
+    ['a directory', () => dir, /is a directory/],
+    ['a missing file', () => path.join(dir, 'nope.onnx'), /does not exist/],
+  ])('refuses %s with exit 2, one message, no stack, no output', (_what, make, message) => {
+    const input = make();
+    const out = path.join(dir, 'refused.onnx');
+    const r = cli(input, out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('refuses to overwrite the input and leaves an existing output untouched on failure', () => {
+    const copy = path.join(dir, 'copy.onnx');
+    fs.copyFileSync(train, copy);
+    expect(cli(copy, copy).code).toBe(2);
+    expect(Buffer.compare(fs.readFileSync(copy), fs.readFileSync(train))).toBe(0);
+    const existing = path.join(dir, 'existing.onnx');
+    fs.writeFileSync(existing, 'keep me');
+    const truncated = path.join(dir, 't2.onnx');
+    fs.writeFileSync(truncated, fs.readFileSync(train).subarray(0, 3000));
+    expect(cli(truncated, existing).code).toBe(2);
+    expect(fs.readFileSync(existing, 'utf8')).toBe('keep me');
+  });
+
+  test('usage errors exit 2', () => {
+    expect(cli(train).code).toBe(2);
+    expect(cli(train, path.join(dir, 'x.unknown')).code).toBe(2);
+    expect(cli(train, path.join(dir, 'x.onnx'), '--no-such-flag').code).toBe(2);
+    const r = cli(train, path.join(dir, 'x.onnx'), '--input-shape', '1xAx3');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a shape/);
+  });
+
+  test('--verbose prints why a block was left unmerged', () => {
+    const r = cli(path.join(caseDir('detect-bn'), 'train.onnx'), path.join(dir, 'det.onnx'), '--verbose', '--no-verify');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/merge-branches at Add .*: /);
+    expect(r.stderr).toMatch(/verify: skipped/);
+  });
+});
