@@ -1,0 +1,147 @@
+// Training checkpoint → deploy checkpoint: every block's branches become one conv with bias under the
+// scheme's deploy name, placed where the block's first branch key was; every other key passes through
+// as the same tensor (still a file range). Merged tensors are computed when a writer reads them, so a
+// large checkpoint converts block by block.
+import { UserError } from '../errors';
+import { StateDict } from '../formats/state-dict';
+import { lazyKernelTensors } from '../rules/rewrite-helpers';
+import { Tensor } from '../tensor';
+import { BlockScan, TrainBlock, scanBlocks } from './blocks';
+import { describeKeys, join } from './keys';
+import { BlockReport, BranchReport, CheckpointReport, DroppedKey } from './report';
+import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, denseWeightSuffix, deployWeightSuffix, detectScheme } from './schemes';
+import { mergeBlock, readBranches } from './values';
+
+export interface ConvertOptions {
+  /** Skip detection and read the keys with this scheme. */
+  readonly scheme?: SchemeName;
+  /** BN epsilon; defaults to the scheme's (1e-5, or 1e-3 for YOLOv6/YOLOv7). */
+  readonly bnEps?: number;
+}
+
+export interface Conversion {
+  /** Deploy state dict in source order. */
+  readonly tensors: Map<string, Tensor>;
+  readonly report: CheckpointReport;
+}
+
+const AUX_HEAD = /(^|\.)stage\w*_aux\./;
+
+interface Plan {
+  readonly spec: SchemeSpec;
+  readonly scan: BlockScan;
+  readonly report: CheckpointReport;
+  readonly dropped: ReadonlySet<string>;
+}
+
+/** What conversion would do, without reading any values. An already-converted checkpoint is reported, not refused. */
+export function inspectCheckpoint(sd: StateDict, options: ConvertOptions = {}): CheckpointReport {
+  return plan(sd, options).report;
+}
+
+export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): Conversion {
+  const { spec, scan, report, dropped } = plan(sd, options);
+  if (scan.train.length === 0) {
+    throw new UserError(`the checkpoint is already in deploy form: its ${scan.deploy.length} blocks are single '${spec.deploy}' convs and none has training branches`, {
+      code: 'BAD_USAGE',
+      hint: 'it can be used as it is; convert the training checkpoint to get a fresh deploy file',
+    });
+  }
+  const eps = report.bnEps;
+  // Read and check every block once up front, so bad values stop the run before any output exists.
+  for (const b of scan.train) readBranches(sd.tensors, b, eps);
+
+  const firstKey = new Map<string, TrainBlock>();
+  const owned = new Set<string>();
+  for (const b of scan.train) {
+    firstKey.set(b.keys[0], b);
+    b.keys.forEach((k) => owned.add(k));
+  }
+  const out = new Map<string, Tensor>();
+  const put = (key: string, t: Tensor) => {
+    if (out.has(key)) throw new UserError(`two tensors would be written as '${key}'`, { code: 'BAD_INPUT' });
+    out.set(key, t);
+  };
+  for (const [key, t] of sd.tensors) {
+    const block = firstKey.get(key);
+    if (block) {
+      const shape: [number, number, number, number] = [block.outChannels, block.inPerGroup, block.kernel[0], block.kernel[1]];
+      const merged = lazyKernelTensors(shape, () => mergeBlock(sd.tensors, block, eps));
+      put(block.deploy.weight, merged.weight);
+      put(block.deploy.bias, merged.bias);
+    } else if (!owned.has(key) && !dropped.has(key)) {
+      put(key, t);
+    }
+  }
+  return { tensors: out, report };
+}
+
+function plan(sd: StateDict, options: ConvertOptions): Plan {
+  const scheme = options.scheme ?? detectScheme(sd);
+  const spec = SCHEMES[scheme];
+  const bnEps = options.bnEps ?? spec.bnEps;
+  if (!(Number.isFinite(bnEps) && bnEps >= 0)) throw new UserError(`BN eps must be a non-negative number, not ${bnEps}`, { code: 'BAD_USAGE' });
+  const scan = scanBlocks(sd.tensors, spec);
+  if (scan.train.length === 0 && scan.deploy.length === 0) {
+    throw new UserError(`no ${scheme} blocks: no key ends in '${denseWeightSuffix(spec)}' or '${deployWeightSuffix(spec)}' (keys: ${describeKeys([...sd.tensors.keys()])})`, {
+      code: 'UNSUPPORTED',
+      hint: options.scheme ? 'leave the scheme out to detect it from the keys' : undefined,
+    });
+  }
+
+  const droppedList: DroppedKey[] = [];
+  for (const b of scan.train) {
+    for (const bn of [b.dense.bn, b.oneByOne?.bn, b.identity?.bn]) {
+      if (bn?.count) droppedList.push({ key: bn.count, reason: 'num_batches_tracked of a merged BatchNorm (a training counter)' });
+    }
+  }
+  const notes: string[] = [...sd.notes];
+  if (scheme === 'repvggplus') {
+    const aux = [...sd.tensors.keys()].filter((k) => AUX_HEAD.test(k));
+    aux.forEach((key) => droppedList.push({ key, reason: 'RepVGGplus auxiliary classifier (training only; the deploy model has none)' }));
+    if (aux.length) notes.push(`dropped the RepVGGplus auxiliary heads (${[...new Set(aux.map((k) => k.split('.')[0]))].join(', ')}): they only serve training`);
+  }
+  const blocks = blockReports(scan.train, sd.tensors, spec);
+  if (options.bnEps === undefined && spec.bnEps !== 1e-5) notes.push(`BN eps ${spec.bnEps}: ${spec.name} training code sets it on every BatchNorm (the weights do not record it)`);
+  const dtypes = new Set(scan.train.flatMap((b) => [b.dense.weight, b.oneByOne?.weight].filter((k): k is string => !!k).map((k) => sd.tensors.get(k)!.dtype)));
+  const narrow = [...dtypes].filter((d) => d !== 'float32');
+  if (narrow.length) notes.push(`merged weights are written as float32 (the branches are ${narrow.join('/')}); other tensors keep their dtype`);
+  if (scan.train.length && scan.deploy.length) notes.push(`${scan.deploy.length} blocks were already single convs and pass through unchanged`);
+
+  const dropped = new Set(droppedList.map((d) => d.key));
+  const owned = new Set(scan.train.flatMap((b) => b.keys));
+  const passedThrough = [...sd.tensors.keys()].filter((k) => !owned.has(k) && !dropped.has(k)).length;
+  const report: CheckpointReport = {
+    scheme,
+    schemeFrom: options.scheme ? 'forced' : 'detected',
+    form: scan.train.length === 0 ? 'deploy' : scan.deploy.length ? 'mixed' : 'train',
+    bnEps,
+    blocks,
+    deployBlocks: scan.deploy.map((b) => b.name),
+    dropped: droppedList,
+    passedThrough,
+    tensorsIn: sd.tensors.size,
+    tensorsOut: passedThrough + 2 * scan.train.length,
+    notes,
+  };
+  return { spec, scan, report, dropped };
+}
+
+function blockReports(blocks: readonly TrainBlock[], tensors: ReadonlyMap<string, Tensor>, spec: SchemeSpec): BlockReport[] {
+  const keys = [...tensors.keys()];
+  const chain = CLASSIFIER_SCHEMES.includes(spec.name);
+  return blocks.map((b, i) => {
+    const branches: BranchReport[] = [b.dense, b.oneByOne].filter((x) => !!x).map((x) => ({ role: x!.role, kind: x!.bn ? 'conv+bn' : 'conv', prefix: x!.prefix, kernel: x!.kernel }));
+    if (b.identity) branches.push({ role: 'identity', kind: 'bn', prefix: b.identity.prefix });
+    let groups = b.groups;
+    let groupsFrom: BlockReport['groupsFrom'] = groups === undefined ? undefined : 'identity';
+    // In a plain chain the block reads the previous block's output.
+    const prev = blocks[i - 1];
+    if (groups === undefined && chain && prev && prev.outChannels % b.inPerGroup === 0) {
+      groups = prev.outChannels / b.inPerGroup;
+      groupsFrom = 'previous block';
+    }
+    const se = spec.se ? keys.some((k) => k.startsWith(`${join(b.name, spec.se!.module)}.`)) : false;
+    return { name: b.name, branches, outChannels: b.outChannels, inPerGroup: b.inPerGroup, groups, groupsFrom, identity: !!b.identity, se, deploy: b.deploy };
+  });
+}
