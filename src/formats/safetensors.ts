@@ -41,7 +41,7 @@ function parse(file: string, source: FileSource): StateDict {
   if (n > BigInt(MAX_HEADER_BYTES)) throw new DecodeError(`header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`, 0);
   const headerLength = Number(n);
   if (8 + headerLength > source.length) {
-    throw new DecodeError(`header length ${headerLength} runs past the end of the file (${source.length} bytes)`, 0);
+    throw new DecodeError(`header length ${headerLength} runs past the end of the ${source.length}-byte file`, 0);
   }
   const header = source.read(8, headerLength).slice();
   const badUtf8 = firstInvalidUtf8(header);
@@ -72,7 +72,7 @@ function parse(file: string, source: FileSource): StateDict {
       throw new DecodeError(`tensor '${e.name}' starts at buffer offset ${e.begin}, which ${what}`, e.at);
     }
     if (e.end > bufferLength) {
-      throw new DecodeError(`tensor '${e.name}' ends at buffer offset ${e.end}, past the end of the file (buffer is ${bufferLength} bytes)`, e.at);
+      throw new DecodeError(`tensor '${e.name}' ends at buffer offset ${e.end}, past the end of the file's ${bufferLength}-byte buffer`, e.at);
     }
     expected = e.end;
   }

@@ -35,20 +35,22 @@ const MAX_WRAPPER_DEPTH = 4;
  */
 export function unwrapStateDict(root: ReadonlyMap<unknown, unknown>, options: UnwrapOptions): Omit<StateDict, 'metadata'> {
   if (root.size === 0 && options.entry === undefined) return { tensors: new Map(), notes: ['the checkpoint is an empty dictionary'] };
-  const notes: string[] = [];
   let current = root;
   const trail: string[] = [];
-  for (let depth = 0; ; depth++) {
+  let alsoPresent: string[] = [];
+  for (let depth = 0; depth <= MAX_WRAPPER_DEPTH; depth++) {
     const direct = asTensorMap(current, options.asTensor);
     if (direct && (options.entry === undefined || depth > 0)) {
       const stripped = stripModulePrefix(direct);
-      return { tensors: stripped.tensors, notes: [...notes, ...stripped.notes] };
+      const taken = trail.length
+        ? [`took the '${trail.join("' > '")}' entry` + (alsoPresent.length ? ` (also present: ${alsoPresent.map((k) => `'${k}'`).join(', ')})` : '')]
+        : [];
+      return { tensors: stripped.tensors, notes: [...taken, ...stripped.notes] };
     }
-    if (depth >= MAX_WRAPPER_DEPTH) break;
-    const keys = [...current.keys()].filter((k): k is string => typeof k === 'string');
     let key: string | undefined;
     if (depth === 0 && options.entry !== undefined) {
       if (!current.has(options.entry)) {
+        const keys = [...current.keys()].map(String);
         throw new UserError(`${options.file} has no top-level entry '${options.entry}' (it has ${listKeys(keys)})`, { code: 'BAD_USAGE' });
       }
       key = options.entry;
@@ -56,16 +58,13 @@ export function unwrapStateDict(root: ReadonlyMap<unknown, unknown>, options: Un
       key = WRAPPER_KEYS.find((k) => isMap(current.get(k)) && holdsTensors(current.get(k) as ReadonlyMap<unknown, unknown>, options.asTensor));
     }
     if (key === undefined) break;
-    const others = WRAPPER_KEYS.filter((k) => k !== key && current.has(k));
+    if (depth === 0) alsoPresent = WRAPPER_KEYS.filter((k) => k !== key && current.has(k));
     trail.push(key);
-    notes.push(`took the '${trail.join("' > '")}' entry` + (others.length ? ` (also present: ${others.map((k) => `'${k}'`).join(', ')})` : ''));
     const next = current.get(key);
-    if (!isMap(next)) {
-      throw new UserError(`${options.file}: entry '${key}' is not a dictionary of tensors`, { code: 'BAD_INPUT' });
-    }
+    if (!isMap(next)) throw new UserError(`${options.file}: entry '${trail.join("' > '")}' is not a dictionary of tensors`, { code: 'BAD_INPUT' });
     current = next;
   }
-  const keys = [...current.keys()].map(String);
+  const keys = [...root.keys()].map(String);
   throw new UserError(`${options.file} holds no state dict: no dictionary of tensors at the top level or under ${WRAPPER_KEYS.map((k) => `'${k}'`).join(', ')} (top-level keys: ${listKeys(keys)})`, {
     code: 'BAD_INPUT',
     hint: 'save only the weights in Python: torch.save(model.state_dict(), "weights.pth")',

@@ -142,12 +142,15 @@ class Unpickler {
     const p = this.need(n);
     return this.b.subarray(p, p + n);
   }
-  private line(): string {
+  private rawLine(): Uint8Array {
     const end = this.b.indexOf(0x0a, this.pos);
     if (end < 0 || end - this.pos > PICKLE_LIMITS.maxLine) throw this.fail('unterminated text line', this.pos);
-    const s = this.text(this.b.subarray(this.pos, end));
+    const raw = this.b.subarray(this.pos, end);
     this.pos = end + 1;
-    return s;
+    return raw;
+  }
+  private line(): string {
+    return this.text(this.rawLine());
   }
   private text(raw: Uint8Array): string {
     try {
@@ -335,8 +338,8 @@ class Unpickler {
         case 0x53: // STRING (text, quoted repr)
           this.push(this.quoted(this.line()));
           break;
-        case 0x56: // UNICODE (raw-unicode-escape)
-          this.push(rawUnicodeEscape(this.line()));
+        case 0x56: // UNICODE (raw-unicode-escape: latin1 bytes plus \uXXXX escapes)
+          this.push(rawUnicodeEscape(Buffer.from(this.rawLine()).toString('latin1')));
           break;
         case 0x54: { // BINSTRING
           const n = this.i32();
