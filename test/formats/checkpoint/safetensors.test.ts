@@ -87,7 +87,7 @@ describe('safetensors refusals name what the file is not and where', () => {
   test.each([
     ['short', () => { fs.writeFileSync(path.join(dir, 'short.safetensors'), Buffer.from([1, 2, 3])); return path.join(dir, 'short.safetensors'); }, /too short.* at byte 0/],
     ['huge header', () => rawFile('huge.safetensors', '{}', undefined, 100_000_001n), /over the 100000000-byte limit at byte 0/],
-    ['header past end', () => rawFile('past.safetensors', '{}', undefined, 4096n), /runs past the end of the file/],
+    ['header past end', () => rawFile('past.safetensors', '{}', undefined, 4096n), /runs past the end of the 10-byte file/],
     ['not utf-8', () => rawFile('utf8.safetensors', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), /not valid UTF-8 at byte 10/],
     ['overlong utf-8', () => rawFile('overlong.safetensors', Buffer.from([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x3a, 0x31, 0x7d])), /not valid UTF-8 at byte 10/],
     ['not json', () => rawFile('json.safetensors', '{"a":}'), /not valid JSON.* at byte 13/],
