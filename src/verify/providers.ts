@@ -127,27 +127,30 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
   try {
     return await InferenceSession.create(file, sessionOptions);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    if (ep === 'cpu' || !(await loadsOnCpu(file))) throw notLoadable(file, message, e);
+    const message = messageOf(e);
+    if (ep === 'cpu') throw notLoadable(file, message, e);
+    // Tell a provider failure from a bad model: if the CPU provider loads it, the model is fine.
+    const cpuError = await cpuLoadError(file);
+    if (cpuError !== undefined) throw notLoadable(file, messageOf(cpuError), cpuError);
     throw providerFailed(ep, message, e);
   }
 }
 
-/** Tells a provider failure from a bad model: if the CPU provider loads it, the model was fine. */
-async function loadsOnCpu(file: string): Promise<boolean> {
+/** The CPU provider's error loading `file`, or undefined when it loads. */
+async function cpuLoadError(file: string): Promise<unknown> {
+  let session: InferenceSession;
   try {
-    const s = await InferenceSession.create(file, { executionProviders: ['cpu'] });
-    await s.release();
-    return true;
-  } catch {
-    // The caller reports the original provider's error as the file's problem.
-    return false;
+    session = await InferenceSession.create(file, { executionProviders: ['cpu'] });
+  } catch (e) {
+    return e;
   }
+  await session.release();
+  return undefined;
 }
 
 /** A file onnxruntime cannot parse is not ONNX; one it parses but cannot build is unsupported. */
 function notLoadable(file: string, ortMessage: string, cause: unknown): UserError {
-  const reason = firstLine(ortMessage.replace(/^Load model from .*? failed:/s, ''));
+  const reason = ortReason(ortMessage.replace(/^Load model from .*? failed:/s, ''));
   if (/protobuf parsing failed|INVALID_PROTOBUF/i.test(reason)) return new FormatError(file, 'an ONNX model', `onnxruntime: ${reason}`);
   return new UserError(`onnxruntime cannot load ${file}: ${reason}`, { code: 'UNSUPPORTED', cause });
 }
@@ -155,23 +158,29 @@ function notLoadable(file: string, ortMessage: string, cause: unknown): UserErro
 function providerFailed(ep: EpName, message: string, cause: unknown): UserError {
   if (ep === 'webgpu') {
     const oldMesa = /ArrayDynamicIndexing/.test(message);
-    return new UserError(`the WebGPU execution provider cannot run here: ${firstLine(message)}`, {
+    return new UserError(`the WebGPU execution provider cannot run here: ${ortReason(message)}`, {
       code: 'MISSING_RUNTIME',
       hint: oldMesa ? `this Vulkan driver is too old for Dawn. ${WEBGPU_HINT}` : WEBGPU_HINT,
       cause,
     });
   }
   if (ep === 'cuda' || ep === 'tensorrt') {
-    return new UserError(`the ${label(ep)} execution provider failed to start: ${firstLine(message)}`, {
+    return new UserError(`the ${label(ep)} execution provider failed to start: ${ortReason(message)}`, {
       code: 'MISSING_RUNTIME',
       hint: ep === 'tensorrt' ? `${INSTALL_HINT}, and TensorRT 10` : INSTALL_HINT,
       cause,
     });
   }
-  return new UserError(firstLine(message), { code: 'UNSUPPORTED', cause });
+  return new UserError(ortReason(message), { code: 'UNSUPPORTED', cause });
 }
 
-function firstLine(message: string): string {
+/** onnxruntime's errors may come from another realm (e.g. under jest), so no instanceof Error. */
+function messageOf(e: unknown): string {
+  const m = typeof e === 'object' && e !== null ? (e as { message?: unknown }).message : undefined;
+  return typeof m === 'string' ? m : String(e);
+}
+
+export function ortReason(message: string): string {
   // onnxruntime prefixes its source location ("/onnxruntime_src/...cc:136 fn(...) ..."); keep the readable tail.
   const line = message.split('\n')[0].trim();
   const tail = /\bwas false\. (.+)$/.exec(line)?.[1] ?? /\] (.+)$/.exec(line)?.[1];
@@ -190,6 +199,6 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
     await s.release();
     return { available: true, device: webgpuDevice() };
   } catch (e) {
-    return { available: false, reason: firstLine(e instanceof Error ? e.message : String(e)) };
+    return { available: false, reason: ortReason(messageOf(e)) };
   }
 }

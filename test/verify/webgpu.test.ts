@@ -1,0 +1,74 @@
+// The WebGPU path. Runs when a WebGPU adapter exists (on a machine without a GPU: Mesa lavapipe, see
+// docs/verify.md) and is skipped, visibly, when none does. REPVGG_REQUIRE_WEBGPU=1 turns the skip into
+// a failure, so CI cannot pass by silently losing its adapter.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { DEFAULT_ATOL, probeWebGpu, verifyModels } from '../../src/verify';
+import { probeModel } from '../../src/verify/probe-model';
+import { ortReason } from '../../src/verify/providers';
+import { tempDir } from './helpers/tiny-onnx';
+
+/**
+ * Decides at collection time (jest cannot skip from inside a running test) by trying a one-node model
+ * on WebGPU in a child process, which also keeps a crashing driver away from the test run.
+ */
+function probeInChild(): { available: boolean; reason: string } {
+  const t = tempDir();
+  try {
+    const file = path.join(t.dir, 'probe.onnx');
+    fs.writeFileSync(file, probeModel());
+    const script = `require(${JSON.stringify(require.resolve('onnxruntime-node'))}).InferenceSession
+      .create(${JSON.stringify(file)}, { executionProviders: ['webgpu'] })
+      .then(() => process.exit(0), (e) => { console.log(String(e && e.message || e)); process.exit(3); });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+    if (r.status === 0) return { available: true, reason: '' };
+    const why = r.stdout.trim() || r.stderr.trim() || `probe exited with ${r.status ?? r.signal}`;
+    return { available: false, reason: ortReason(why.split('\n').pop()!) };
+  } finally {
+    t.cleanup();
+  }
+}
+
+const REQUIRED = process.env.REPVGG_REQUIRE_WEBGPU === '1';
+const probe = probeInChild();
+if (!probe.available) {
+  console.warn(`WebGPU tests skipped: no WebGPU adapter (${probe.reason})${REQUIRED ? ' but REPVGG_REQUIRE_WEBGPU=1' : ''}`);
+}
+const webgpuTest = probe.available ? test : test.skip;
+
+const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'repvgg-bn');
+
+describe('WebGPU', () => {
+  if (!probe.available && REQUIRED) {
+    test('an adapter is required (REPVGG_REQUIRE_WEBGPU=1)', () => {
+      throw new Error(`no WebGPU adapter: ${probe.reason}. See docs/verify.md for WebGPU on Mesa lavapipe.`);
+    });
+  }
+
+  webgpuTest('the in-process probe agrees and names the adapter', async () => {
+    const p = await probeWebGpu();
+    expect(p.available).toBe(true);
+    if (p.available) expect(p.device.name.length).toBeGreaterThan(0);
+  });
+
+  webgpuTest('a true pair passes with the candidate on WebGPU', async () => {
+    const report = await verifyModels(path.join(FIXTURE, 'train.onnx'), path.join(FIXTURE, 'deploy_ref.onnx'), { ep: 'webgpu', samples: 2 });
+    expect(report.ep).toBe('webgpu');
+    expect(report.referenceEp).toBe('cpu');
+    expect(report.ok).toBe(true);
+    expect(report.outputs.output.maxAbsError).toBeLessThan(DEFAULT_ATOL);
+    expect(report.device.name).not.toBe('');
+  });
+
+  webgpuTest('auto picks WebGPU when it works', async () => {
+    const deploy = path.join(FIXTURE, 'deploy_ref.onnx');
+    const report = await verifyModels(deploy, deploy, { ep: 'auto' });
+    expect(report.ep).toBe('webgpu');
+    expect(report.skippedEps).toEqual([]);
+  });
+
+  if (!probe.available && !REQUIRED) {
+    test.skip(`WebGPU path (no adapter: ${probe.reason})`, () => {});
+  }
+});
