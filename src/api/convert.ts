@@ -6,6 +6,7 @@ import { stageOnnx } from '../formats/onnx/write';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { EventSink, phase } from './events';
+import { resolveInputShapes } from './model-info';
 
 export interface ConvertOptions {
   /** Output format; by default it follows the output's extension. */
@@ -52,7 +53,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
     try {
       if (options.verify !== false) {
         const v = await phase(emit, 'verify', () =>
-          verifyModels(input, staged.tmp, { ...options.verifyOptions, onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) }),
+          verifyModels(input, staged.tmp, { ...options.verifyOptions, inputShapes: resolveInputShapes(options.verifyOptions?.inputShapes, input), onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) }),
         );
         report = { ...v.value, candidate: output };
         verifyMs = v.ms;

@@ -10,3 +10,11 @@ export function modelInputNames(file: string): string[] {
     m.close();
   }
 }
+
+/** Input shapes keyed by name; an unnamed one ('*') applies to the model's first input. */
+export function resolveInputShapes(shapes: Readonly<Record<string, readonly number[]>> | undefined, model: string): Record<string, readonly number[]> | undefined {
+  if (!shapes || !('*' in shapes)) return shapes;
+  const { '*': dims, ...named } = shapes;
+  const first = modelInputNames(model)[0];
+  return first === undefined ? named : { ...named, [first]: dims };
+}

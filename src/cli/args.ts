@@ -37,17 +37,11 @@ export interface VerifyArgs {
   'input-shape'?: string[];
 }
 
-export function verifyOptionsFrom(a: VerifyArgs, inputNames?: readonly string[]): Omit<VerifyOptions, 'onProgress'> {
+/** Verification options from flags; an unnamed --input-shape stays under the key '*' (see resolveInputShapes). */
+export function verifyOptionsFrom(a: VerifyArgs): Omit<VerifyOptions, 'onProgress'> {
   for (const [k, v] of Object.entries({ seed: a.seed, samples: a.samples, atol: a.atol, rtol: a.rtol })) {
     if (!Number.isFinite(v) || v < 0) throw new UserError(`--${k} ${v} is not a non-negative number`, { code: 'BAD_USAGE' });
   }
   if (!Number.isInteger(a.samples) || a.samples < 1) throw new UserError(`--samples ${a.samples} must be a whole number of at least 1`, { code: 'BAD_USAGE' });
-  const shapes = parseInputShapes(a['input-shape']);
-  let inputShapes: Record<string, number[]> | undefined = shapes;
-  if (shapes && '*' in shapes) {
-    // An unnamed shape applies to the model's only (or first) input.
-    const { '*': dims, ...named } = shapes;
-    inputShapes = { ...named, [inputNames?.[0] ?? '*']: dims };
-  }
-  return { ep: a.ep as EpChoice, seed: a.seed, samples: a.samples, atol: a.atol, rtol: a.rtol, inputShapes };
+  return { ep: a.ep as EpChoice, seed: a.seed, samples: a.samples, atol: a.atol, rtol: a.rtol, inputShapes: parseInputShapes(a['input-shape']) };
 }

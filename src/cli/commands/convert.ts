@@ -2,7 +2,6 @@
 import type { Argv } from 'yargs';
 import { ConversionCheckFailed, convert } from '../../api/convert';
 import { OutputFormat } from '../../formats/detect';
-import { modelInputNames } from '../../api/model-info';
 import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
 import { Output } from '../output';
 import { renderConvert } from '../render';
@@ -31,7 +30,7 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
 }
 
 export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
-  const verifyOptions = verifyOptionsFrom(a, a['input-shape'] ? modelInputNames(a.input) : undefined);
+  const verifyOptions = verifyOptionsFrom(a);
   try {
     const res = await convert(a.input, a.output, {
       to: a.to as OutputFormat | undefined,

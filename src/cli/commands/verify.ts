@@ -1,6 +1,6 @@
 // `repvgg-convert verify <reference> <candidate>`: run both models and compare every output.
 import type { Argv } from 'yargs';
-import { modelInputNames } from '../../api/model-info';
+import { resolveInputShapes } from '../../api/model-info';
 import { requireFile } from '../../formats/detect';
 import { verifyModels } from '../../verify';
 import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
@@ -24,9 +24,9 @@ export function verifyCommand(y: Argv): Argv<VerifyCommandArgs> {
 export async function runVerify(a: VerifyCommandArgs, out: Output): Promise<number> {
   requireFile(a.reference, 'reference model');
   requireFile(a.candidate, 'candidate model');
-  const options = verifyOptionsFrom(a, a['input-shape'] ? modelInputNames(a.reference) : undefined);
+  const options = verifyOptionsFrom(a);
   const emit = progressPrinter(out);
-  const report = await verifyModels(a.reference, a.candidate, { ...options, onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) });
+  const report = await verifyModels(a.reference, a.candidate, { ...options, inputShapes: resolveInputShapes(options.inputShapes, a.reference), onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) });
   if (out.json) out.report(report);
   if (report.ok) out.say(renderVerify(report));
   else {
