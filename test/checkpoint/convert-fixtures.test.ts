@@ -1,7 +1,7 @@
 // Every PyTorch-made checkpoint case converts to exactly the deploy state dict PyTorch produced.
 import * as fs from 'fs';
 import * as path from 'path';
-import { convertStateDict, detectScheme } from '../../src/checkpoint';
+import { convertStateDict, detectScheme, inspectCheckpoint } from '../../src/checkpoint';
 import { readSafetensors } from '../../src/formats/safetensors';
 import { readPth } from '../../src/formats/pth';
 import { StateDict } from '../../src/formats/state-dict';
@@ -19,6 +19,7 @@ interface CkptMeta {
   readonly deploy_keys: number;
   readonly dropped_prefixes: string[];
 }
+const FLOATS = new Set(['float32', 'float16', 'bfloat16', 'float64']);
 const meta = (c: string): CkptMeta => JSON.parse(fs.readFileSync(path.join(CKPT, c, 'meta.json'), 'utf8'));
 
 function expectSameTensors(got: ReadonlyMap<string, Tensor>, expected: StateDict): void {
@@ -26,7 +27,8 @@ function expectSameTensors(got: ReadonlyMap<string, Tensor>, expected: StateDict
   for (const [key, want] of expected.tensors) {
     const have = got.get(key)!;
     expect({ key, shape: [...have.shape] }).toEqual({ key, shape: [...want.shape] });
-    if (want.dtype === 'float32' && have.dtype === 'float32') {
+    // Pass-through tensors keep their stored dtype; compare floats by value.
+    if (FLOATS.has(want.dtype) && FLOATS.has(have.dtype)) {
       const err = relError(toFloat32(have), toFloat32(want));
       if (!(err <= 1e-5)) throw new Error(`${key}: relative error ${err}`);
     } else {
@@ -56,5 +58,39 @@ describe.each(CASES)('checkpoint case %s', (c) => {
     for (const prefix of m.dropped_prefixes) {
       expect(report.dropped.some((d) => d.key.startsWith(prefix))).toBe(true);
     }
+  });
+});
+
+describe('checkpoint variants (containers, dtypes, storage views)', () => {
+  const dir = path.join(CKPT, 'variants');
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+    files: { file: string; expected_deploy: string; already_deploy?: boolean }[];
+  };
+  const read = (file: string) => (file.endsWith('.pth') ? readPth(path.join(dir, file)) : readSafetensors(path.join(dir, file)));
+  // legacy.pth is refused by the reader (see test/formats); the rest must convert.
+  const convertible = manifest.files.filter((f) => !f.already_deploy && f.file !== 'legacy.pth');
+
+  test.each(convertible.map((f) => [f.file, f.expected_deploy]))('%s converts to %s', (file, expected) => {
+    const { tensors, report } = convertStateDict(read(file));
+    expect(report.scheme).toBe('official');
+    expectSameTensors(tensors, readSafetensors(path.join(dir, expected)));
+  });
+
+  test('narrow dtypes merge in float32 and say so; pass-through tensors keep theirs', () => {
+    for (const [file, dtype] of [['official-f16.safetensors', 'float16'], ['official-bf16.safetensors', 'bfloat16']]) {
+      const { tensors, report } = convertStateDict(read(file));
+      expect(tensors.get('stage0.rbr_reparam.weight')!.dtype).toBe('float32');
+      expect(tensors.get('linear.weight')!.dtype).toBe(dtype);
+      expect(report.notes.some((n) => n.includes('float32'))).toBe(true);
+    }
+  });
+
+  test.each(manifest.files.filter((f) => f.already_deploy).map((f) => f.file))('%s is already converted: inspected, not converted again', (file) => {
+    const sd = read(file);
+    const report = inspectCheckpoint(sd);
+    expect(report.form).toBe('deploy');
+    expect(report.blocks).toHaveLength(0);
+    expect(report.deployBlocks).toContain('stage0');
+    expect(() => convertStateDict(sd)).toThrow(/already in deploy form/);
   });
 });

@@ -1,0 +1,177 @@
+// ONNX models built from checkpoint weights and an inferred architecture: the training-time graph (every
+// branch as Conv/BatchNormalization, summed) and the deploy graph (one Conv with bias per block), with
+// the op structure PyTorch exports for RepVGG, so that onnxruntime can run one against the other.
+import { UserError } from '../errors';
+import { Value } from '../ir/graph';
+import { OnnxModel } from '../formats/onnx/read';
+import { newOnnxModel, TensorSignature } from '../formats/onnx/build';
+import { StateDict } from '../formats/state-dict';
+import { Tensor, tensorFromArray } from '../tensor';
+import { ArchBlock, ArchSe, Architecture } from './architecture';
+import { BnKeys, ConvBranch } from './blocks';
+import { SchemeSpec, SCHEMES } from './schemes';
+import { GraphBuilder, float, int, int64Tensor, ints } from './onnx-graph';
+
+export const DEFAULT_INPUT_SHAPE: readonly number[] = [1, 3, 224, 224];
+export const DEFAULT_OPSET = 13;
+const OPSETS = { min: 9, max: 21 };
+
+export interface OnnxBuildOptions {
+  /** [N, C, H, W]; N becomes a dynamic 'batch' dim, H and W are fixed (official SE pools over the map width). */
+  readonly inputShape?: readonly number[];
+  readonly opset?: number;
+}
+
+export interface TrainOnnxOptions extends OnnxBuildOptions {
+  /** BN epsilon; defaults to the scheme's. */
+  readonly bnEps?: number;
+}
+
+export function buildTrainOnnx(arch: Architecture, sd: StateDict, options: TrainOnnxOptions = {}): OnnxModel {
+  const spec = SCHEMES[arch.scheme];
+  const eps = options.bnEps ?? spec.bnEps;
+  if (!(Number.isFinite(eps) && eps >= 0)) throw new UserError(`BN eps must be a non-negative number, not ${eps}`, { code: 'BAD_USAGE' });
+  return build(arch, sd.tensors, options, 'train', (g, x, b) => {
+    if (!b.train) {
+      throw new UserError(`block '${b.name}' is already a single conv: the training graph needs the training checkpoint`, { code: 'BAD_USAGE' });
+    }
+    const t = b.train;
+    const scope = `/${b.name}`;
+    const parts: Value[] = [];
+    for (const role of spec.sumOrder) {
+      if (role === 'dense') parts.push(convBranch(g, x, t.dense, b, spec, eps));
+      if (role === 'oneByOne' && t.oneByOne) parts.push(convBranch(g, x, t.oneByOne, b, spec, eps));
+      if (role === 'identity' && t.identity) parts.push(batchNorm(g, x, t.identity.bn, scopeOf(b.name, t.identity.prefix), b.outChannels, eps));
+    }
+    return parts.reduce((sum, p) => g.op(scope, 'Add', [sum, p]));
+  });
+}
+
+/** The deploy graph over converted tensors (convertStateDict's output, or a deploy checkpoint). */
+export function buildDeployOnnx(arch: Architecture, deploy: ReadonlyMap<string, Tensor>, options: OnnxBuildOptions = {}): OnnxModel {
+  const spec = SCHEMES[arch.scheme];
+  return build(arch, deploy, options, 'deploy', (g, x, b) => {
+    for (const k of [b.deploy.weight, b.deploy.bias]) {
+      if (k && !deploy.has(k)) {
+        throw new UserError(`the deploy weights have no '${k}'`, { code: 'BAD_USAGE', hint: 'build the deploy graph from the converted state dict' });
+      }
+    }
+    const inputs = [x, g.weight(b.deploy.weight), ...(b.deploy.bias ? [g.weight(b.deploy.bias)] : [])];
+    return g.op(`/${b.name}/${spec.deploy}`, 'Conv', inputs, convAttrs(b.kernel, b.stride, b.groups));
+  });
+}
+
+type BlockBody = (g: GraphBuilder, x: Value, b: ArchBlock) => Value;
+
+function build(arch: Architecture, tensors: ReadonlyMap<string, Tensor>, o: OnnxBuildOptions, form: 'train' | 'deploy', body: BlockBody): OnnxModel {
+  const spec = SCHEMES[arch.scheme];
+  const opset = o.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < OPSETS.min || opset > OPSETS.max) {
+    throw new UserError(`opset ${opset} is not supported for models built from weights`, { code: 'BAD_USAGE', hint: `use ${OPSETS.min}–${OPSETS.max} (default ${DEFAULT_OPSET})` });
+  }
+  const shape = o.inputShape ?? DEFAULT_INPUT_SHAPE;
+  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new UserError(`input shape [${shape.join(', ')}] is not N x C x H x W with positive sizes`, { code: 'BAD_USAGE' });
+  }
+  if (shape[1] !== arch.inputChannels) {
+    throw new UserError(`input shape has ${shape[1]} channels but the stem takes ${arch.inputChannels}`, { code: 'BAD_USAGE' });
+  }
+
+  const g = new GraphBuilder(tensors);
+  let x = g.input('input');
+  let h = shape[2];
+  let w = shape[3];
+  for (const b of arch.blocks) {
+    const [kh, kw] = b.kernel;
+    h = Math.floor((h + 2 * (kh >> 1) - kh) / b.stride) + 1;
+    w = Math.floor((w + 2 * (kw >> 1) - kw) / b.stride) + 1;
+    if (h < 1 || w < 1) throw new UserError(`input ${shape[2]}x${shape[3]} is too small: the map vanishes at '${b.name}'`, { code: 'BAD_USAGE' });
+    let y = body(g, x, b);
+    if (b.se?.layout.placement === 'before-act') y = squeezeExcite(g, y, b, b.se, h, w);
+    y = g.op(`/${b.name}/${spec.act}`, 'Relu', [y]);
+    if (b.se?.layout.placement === 'after-act') y = squeezeExcite(g, y, b, b.se, h, w);
+    x = y;
+  }
+  let outDims: (number | string)[];
+  if (arch.head) {
+    const pooled = g.op('/gap', 'GlobalAveragePool', [x]);
+    const flat = g.op('', 'Flatten', [pooled], [int('axis', 1)]);
+    const bias = arch.head.bias ? g.weight(arch.head.bias) : g.constant(`${arch.head.weight}_zero_bias`, tensorFromArray([arch.head.classes], new Float32Array(arch.head.classes)));
+    const scope = scopeOf('', arch.head.weight.slice(0, -'.weight'.length));
+    x = g.op(scope, 'Gemm', [flat, g.weight(arch.head.weight), bias], [float('alpha', 1), float('beta', 1), int('transB', 1)], 'output');
+    outDims = ['batch', arch.head.classes];
+  } else {
+    g.graph.renameValue(x, 'output');
+    outDims = ['batch', arch.blocks[arch.blocks.length - 1].outChannels, h, w];
+  }
+  g.graph.addGraphOutput(x);
+
+  const input: TensorSignature = { name: 'input', elemType: 1, dims: ['batch', shape[1], shape[2], shape[3]] };
+  const output: TensorSignature = { name: 'output', elemType: 1, dims: outDims };
+  return newOnnxModel(g.graph, {
+    graphName: arch.name ?? `repvgg-${arch.scheme}`,
+    opset,
+    inputs: [input],
+    outputs: [output],
+    metadata: { scheme: arch.scheme, form, ...(arch.name ? { architecture: arch.name } : {}) },
+  });
+}
+
+function convAttrs(kernel: readonly [number, number], stride: number, groups: number) {
+  const [kh, kw] = kernel;
+  return [
+    ints('dilations', [1, 1]),
+    int('group', groups),
+    ints('kernel_shape', [kh, kw]),
+    ints('pads', [kh >> 1, kw >> 1, kh >> 1, kw >> 1]),
+    ints('strides', [stride, stride]),
+  ];
+}
+
+function convBranch(g: GraphBuilder, x: Value, c: ConvBranch, b: ArchBlock, spec: SchemeSpec, eps: number): Value {
+  const inputs = [x, g.weight(c.weight), ...(c.bias ? [g.weight(c.bias)] : [])];
+  const y = g.op(`${scopeOf(b.name, c.prefix)}/${spec.conv}`, 'Conv', inputs, convAttrs(c.kernel, b.stride, b.groups));
+  return c.bn ? batchNorm(g, y, c.bn, `${scopeOf(b.name, c.prefix)}/${spec.bn}`, b.outChannels, eps) : y;
+}
+
+function batchNorm(g: GraphBuilder, x: Value, bn: BnKeys, scope: string, channels: number, eps: number): Value {
+  const param = (key: string | undefined, fill: number, name: string) =>
+    key ? g.weight(key) : g.constant(`${scope.slice(1).replace(/\//g, '.')}.${name}`, tensorFromArray([channels], new Float32Array(channels).fill(fill)));
+  const inputs = [x, param(bn.weight, 1, 'weight'), param(bn.bias, 0, 'bias'), g.weight(bn.mean), g.weight(bn.variance)];
+  return g.op(scope, 'BatchNormalization', inputs, [float('epsilon', eps), float('momentum', 0.9)]);
+}
+
+function squeezeExcite(g: GraphBuilder, x: Value, b: ArchBlock, se: ArchSe, h: number, w: number): Value {
+  const scope = scopeOf(b.name, se.prefix);
+  const channels = b.outChannels;
+  let s: Value;
+  if (se.layout.pool === 'window') {
+    // avg_pool2d(kernel_size = map width): one window only while width <= height < 2 * width.
+    if (w > h || h >= 2 * w) {
+      throw new UserError(`the SE at '${se.prefix}' pools with a ${w}x${w} window, which does not cover a ${h}x${w} map once`, {
+        code: 'BAD_USAGE',
+        hint: 'official RepVGG SE models take square inputs',
+      });
+    }
+    s = g.op(scope, 'AveragePool', [x], [int('ceil_mode', 0), ints('kernel_shape', [w, w]), ints('pads', [0, 0, 0, 0]), ints('strides', [w, w])]);
+  } else {
+    s = g.op(scope, 'GlobalAveragePool', [x]);
+  }
+  const conv1x1 = (input: Value, c: ArchSe['down'], name: string) =>
+    g.op(`${scope}/${name.replace(/\./g, '/')}`, 'Conv', [input, g.weight(c.weight), ...(c.bias ? [g.weight(c.bias)] : [])], convAttrs([1, 1], 1, 1));
+  s = conv1x1(s, se.down, se.layout.down);
+  s = g.op(scope, 'Relu', [s]);
+  s = conv1x1(s, se.up, se.layout.up);
+  s = g.op(scope, 'Sigmoid', [s]);
+  if (se.layout.pool === 'window') {
+    // The official SE reshapes its gate with view(-1, C, 1, 1).
+    s = g.op(scope, 'Reshape', [s, g.constant(`${se.prefix}.view_shape`, int64Tensor([-1, channels, 1, 1]))]);
+  }
+  return g.op(scope, 'Mul', [x, s]);
+}
+
+/** Node scope of a module inside a block, PyTorch style: "/stage1.0/rbr_dense/conv". */
+function scopeOf(block: string, module: string): string {
+  const rest = block && module.startsWith(`${block}.`) ? module.slice(block.length + 1) : module;
+  return `/${block ? `${block}/` : ''}${rest.replace(/\./g, '/')}`;
+}

@@ -1,0 +1,45 @@
+// ONNX built from PyTorch-made checkpoints reproduces PyTorch's own outputs in onnxruntime.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture } from '../../src/checkpoint';
+import { writeOnnx } from '../../src/formats/onnx/write';
+import { OnnxModel } from '../../src/formats/onnx/read';
+import { readSafetensors } from '../../src/formats/safetensors';
+import { FIXTURES, readArray, relError, tempDir } from '../helpers/fixtures';
+
+const CKPT = path.join(FIXTURES, 'ckpt');
+const dir = tempDir();
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function run(model: OnnxModel, name: string, input: { shape: number[]; data: Float32Array }): Promise<Float32Array> {
+  const file = path.join(dir, `${name}.onnx`);
+  writeOnnx(file, model);
+  const s = await ort.InferenceSession.create(file, { executionProviders: ['cpu'] });
+  try {
+    const out = await s.run({ input: new ort.Tensor('float32', input.data, input.shape) });
+    return out.output.data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
+  const sd = readSafetensors(path.join(CKPT, c, 'train.safetensors'));
+  const input = readArray(path.join(CKPT, c, 'input'));
+  const ref = readArray(path.join(CKPT, c, 'ref_train'));
+
+  test('train graph from the weights matches PyTorch', async () => {
+    const arch = inferArchitecture(sd);
+    const got = await run(buildTrainOnnx(arch, sd, { inputShape: input.shape }), `${c}-train`, input);
+    expect(got.length).toBe(ref.data.length);
+    expect(relError(got, ref.data)).toBeLessThan(1e-4);
+  });
+
+  test('deploy graph from the converted weights matches PyTorch', async () => {
+    const arch = inferArchitecture(sd);
+    const { tensors } = convertStateDict(sd);
+    const got = await run(buildDeployOnnx(arch, tensors, { inputShape: input.shape }), `${c}-deploy`, input);
+    expect(relError(got, ref.data)).toBeLessThan(1e-4);
+  });
+});
