@@ -9,7 +9,8 @@ import { writeFileAtomic } from './atomic-file';
 import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
 
 const FORMAT = 'a .wts weights file';
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** ASCII of the two lowercase hex digits of each byte value. */
+const HEX = Uint8Array.from(Array.from({ length: 256 }, (_, i) => [...Buffer.from(i.toString(16).padStart(2, '0'), 'latin1')]).flat());
 
 /** True for the tensors a .wts file carries. */
 export function wtsIncludes(t: Tensor): boolean {
@@ -27,41 +28,48 @@ export function writeWts(file: string, entries: TensorEntries): void {
       sink.write(Buffer.from(`${name} ${numel(t.shape)}`));
       const size = dtypeInfo(t.dtype).size;
       // chunks hold whole elements
-      forEachChunk(t, (b) => sink.write(Buffer.from(hexLine(b, t.dtype), 'latin1')), size * (1 << 20));
+      forEachChunk(t, (b) => sink.write(hexText(b, t.dtype)), size * (1 << 20));
       sink.write(Buffer.from('\n'));
     }
   });
 }
 
-/** ' xxxxxxxx' per element, the value as float32 big-endian bits. */
-function hexLine(b: Uint8Array, dtype: DType): string {
+/** ' xxxxxxxx' per element: the value as float32, its bits big-endian in lowercase hex. */
+function hexText(b: Uint8Array, dtype: DType): Uint8Array {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
   const size = dtypeInfo(dtype).size;
   const n = b.length / size;
-  const parts = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
+  const out = Buffer.allocUnsafe(9 * n);
+  for (let i = 0, o = 0; i < n; i++, o += 9) {
+    let x: number;
     switch (dtype) {
       case 'float32':
-        u[0] = dv.getUint32(4 * i, true);
+        x = dv.getUint32(4 * i, true);
         break;
       case 'float16':
         f[0] = halfToFloat(dv.getUint16(2 * i, true));
+        x = u[0];
         break;
       case 'bfloat16':
-        u[0] = dv.getUint16(2 * i, true) << 16;
+        x = dv.getUint16(2 * i, true) << 16;
         break;
       case 'float64':
         f[0] = dv.getFloat64(8 * i, true);
+        x = u[0];
         break;
       default:
         throw new TypeError(`${dtype} is not written to .wts`);
     }
-    const x = u[0];
-    parts[i] = ' ' + HEX[x >>> 24] + HEX[(x >>> 16) & 0xff] + HEX[(x >>> 8) & 0xff] + HEX[x & 0xff];
+    out[o] = 0x20;
+    for (let k = 0; k < 4; k++) {
+      const byte = (x >>> (24 - 8 * k)) & 0xff;
+      out[o + 1 + 2 * k] = HEX[2 * byte];
+      out[o + 2 + 2 * k] = HEX[2 * byte + 1];
+    }
   }
-  return parts.join('');
+  return out;
 }
 
 /** Reads a whole .wts file into float32 tensors (1-D: the format keeps no shapes). */

@@ -2,6 +2,9 @@
 // front: a strided view is gathered and big-endian elements are swapped only when someone reads them.
 import { ByteRange, ByteSource } from '../bytes';
 
+/** Largest stretch of a storage read at once to gather a strided view; sparser views read run by run. */
+const MAX_SPAN = 64 << 20;
+
 /** The elements of a strided view over a storage, in C order, gathered on each read. */
 export class StridedViewSource implements ByteSource {
   readonly length: number;
@@ -14,6 +17,7 @@ export class StridedViewSource implements ByteSource {
     private readonly shape: readonly number[],
     private readonly strides: readonly number[],
     private readonly storageOffset: number,
+    private readonly maxSpan = MAX_SPAN,
   ) {
     this.count = shape.reduce((a, b) => a * b, 1);
     this.length = this.count * elemSize;
@@ -28,17 +32,28 @@ export class StridedViewSource implements ByteSource {
     const first = Math.floor(offset / s);
     const last = Math.ceil((offset + length) / s); // exclusive
     const positions = this.positions(first, last);
+    const out = new Uint8Array((last - first) * s);
     let lo = Infinity;
     let hi = -Infinity;
     for (const p of positions) {
       if (p < lo) lo = p;
       if (p > hi) hi = p;
     }
-    const span = this.storage.source.read(this.storage.offset + lo * s, (hi - lo + 1) * s);
-    const out = new Uint8Array((last - first) * s);
-    for (let i = 0; i < positions.length; i++) {
-      const src = (positions[i] - lo) * s;
-      out.set(span.subarray(src, src + s), i * s);
+    if ((hi - lo + 1) * s <= this.maxSpan) {
+      // one read of the covering span, then pick the elements out of it
+      const span = this.storage.source.read(this.storage.offset + lo * s, (hi - lo + 1) * s);
+      for (let i = 0; i < positions.length; i++) {
+        const src = (positions[i] - lo) * s;
+        out.set(span.subarray(src, src + s), i * s);
+      }
+    } else {
+      // a sparse view of a large storage: read each run of consecutive elements on its own
+      for (let i = 0; i < positions.length; ) {
+        let j = i + 1;
+        while (j < positions.length && positions[j] === positions[j - 1] + 1) j++;
+        out.set(this.storage.source.read(this.storage.offset + positions[i] * s, (j - i) * s), i * s);
+        i = j;
+      }
     }
     const skip = offset - first * s;
     return out.subarray(skip, skip + length);
