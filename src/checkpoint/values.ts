@@ -30,8 +30,10 @@ function finite(key: string, v: Float32Array): Float32Array {
 
 export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: number): BatchNormParams {
   const variance = finite(keys.variance, floats(tensors, keys.variance));
+  // In float32, as PyTorch adds them: var = -eps must count as zero.
+  const eps32 = Math.fround(eps);
   for (let i = 0; i < variance.length; i++) {
-    if (!(variance[i] + eps > 0)) {
+    if (!(Math.fround(variance[i] + eps32) > 0)) {
       throw new UserError(`'${keys.variance}' holds ${variance[i]} at element ${i}, at or below -eps (${eps}): BN would divide by sqrt of a non-positive number`, {
         code: 'BAD_INPUT',
       });
