@@ -131,6 +131,8 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
 /** A whole small entry (data.pkl, version, byteorder), inflated if needed and checked against its CRC. */
 function readSmallEntry(dir: ByteSource, e: ZipEntry, limit: number): Uint8Array {
   if (e.size > limit) throw new DecodeError(`${e.name} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
+  // deflate never grows data by more than a few bytes per 16 KiB block
+  if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${e.name} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
   let bytes: Uint8Array;
   if (e.method === 0) bytes = dir.read(e.dataOffset, e.size);
   else if (e.method === 8) {

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as yauzl from 'yauzl';
+import * as yazl from 'yazl';
 import { FormatError, UserError } from '../../../src/errors';
 import { readPth, writePth } from '../../../src/formats/pth';
 import { crc32, crc32Portable } from '../../../src/formats/pth/crc32';
@@ -232,6 +233,20 @@ describe('pth wrappers', () => {
 
   test('an unknown entry option is a usage error', () => {
     expect(() => readPth(write('opt.pth', dict([['model', orderedDict([['w', t()]])]])), { entry: 'nope' })).toThrow(/no top-level entry 'nope'.*'model'/);
+  });
+});
+
+describe('pth archives from other zip writers', () => {
+  test('a re-zipped archive (yazl, deflated data.pkl, stored storages, no alignment) reads the same', async () => {
+    const p = pickle(orderedDict([['w', rebuildTensor(storageRef('FloatStorage', '0', 3), 0, [3], [1])]]));
+    const f = file('rezipped.pth');
+    const zip = new yazl.ZipFile();
+    zip.addBuffer(Buffer.from(p), 'some-root/data.pkl', { compress: true });
+    zip.addBuffer(Buffer.from(f32([1, 2, 3])), 'some-root/data/0', { compress: false });
+    zip.addBuffer(Buffer.from('3\n'), 'some-root/version', { compress: true });
+    zip.end();
+    await new Promise<void>((res, rej) => zip.outputStream.pipe(fs.createWriteStream(f)).on('close', res).on('error', rej));
+    expect(f32Of(readPth(f).tensors.get('w')!)).toEqual([1, 2, 3]);
   });
 });
 
