@@ -153,7 +153,7 @@ function squeezeExcite(g: GraphBuilder, x: Value, b: ArchBlock, se: ArchSe, h: n
         hint: 'official RepVGG SE models take square inputs',
       });
     }
-    s = g.op(scope, 'AveragePool', [x], [int('ceil_mode', 0), ints('kernel_shape', [w, w]), ints('pads', [0, 0, 0, 0]), ints('strides', [w, w])]);
+    s = g.op(scope, 'AveragePool', [x], [ints('kernel_shape', [w, w]), ints('pads', [0, 0, 0, 0]), ints('strides', [w, w])]);
   } else {
     s = g.op(scope, 'GlobalAveragePool', [x]);
   }

@@ -2,11 +2,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { convertStateDict, detectScheme, inspectCheckpoint } from '../../src/checkpoint';
-import { readSafetensors } from '../../src/formats/safetensors';
-import { readPth } from '../../src/formats/pth';
+import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
+import { readPth, writePth } from '../../src/formats/pth';
 import { StateDict } from '../../src/formats/state-dict';
 import { Tensor, tensorBytes, toFloat32 } from '../../src/tensor';
-import { FIXTURES, relError } from '../helpers/fixtures';
+import { FIXTURES, relError, tempDir } from '../helpers/fixtures';
 
 const CKPT = path.join(FIXTURES, 'ckpt');
 const CASES = ['official', 'official-g2-se', 'repvggplus', 'timm', 'mmpretrain', 'yolov6', 'yolov7'];
@@ -40,6 +40,14 @@ function expectSameTensors(got: ReadonlyMap<string, Tensor>, expected: StateDict
 
 describe.each(CASES)('checkpoint case %s', (c) => {
   const m = meta(c);
+
+  test('its deploy form is recognized as such', () => {
+    const deploy = readSafetensors(path.join(CKPT, c, 'deploy_expected.safetensors'));
+    expect(detectScheme(deploy)).toBe(m.scheme);
+    const report = inspectCheckpoint(deploy);
+    expect(report.form).toBe('deploy');
+    expect(report.deployBlocks).toHaveLength(m.blocks);
+  });
 
   test('the scheme is detected from the keys', () => {
     expect(detectScheme(readSafetensors(path.join(CKPT, c, 'train.safetensors')))).toBe(m.scheme);
@@ -93,4 +101,18 @@ describe('checkpoint variants (containers, dtypes, storage views)', () => {
     expect(report.deployBlocks).toContain('stage0');
     expect(() => convertStateDict(sd)).toThrow(/already in deploy form/);
   });
+});
+
+test('converted tensors stream through the safetensors and .pth writers', () => {
+  const dir = tempDir();
+  try {
+    const { tensors } = convertStateDict(readPth(path.join(CKPT, 'official-g2-se', 'train.pth')));
+    const expected = readSafetensors(path.join(CKPT, 'official-g2-se', 'deploy_expected.safetensors'));
+    writeSafetensors(path.join(dir, 'deploy.safetensors'), tensors);
+    writePth(path.join(dir, 'deploy.pth'), tensors);
+    expectSameTensors(readSafetensors(path.join(dir, 'deploy.safetensors')).tensors, expected);
+    expectSameTensors(readPth(path.join(dir, 'deploy.pth')).tensors, expected);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -42,4 +42,12 @@ describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
     const got = await run(buildDeployOnnx(arch, tensors, { inputShape: input.shape }), `${c}-deploy`, input);
     expect(relError(got, ref.data)).toBeLessThan(1e-4);
   });
+
+  test.each([9, 11, 17, 21])('both graphs at opset %i run and match too', async (opset) => {
+    const arch = inferArchitecture(sd);
+    const train = await run(buildTrainOnnx(arch, sd, { inputShape: input.shape, opset }), `${c}-train-${opset}`, input);
+    const deploy = await run(buildDeployOnnx(arch, convertStateDict(sd).tensors, { inputShape: input.shape, opset }), `${c}-deploy-${opset}`, input);
+    expect(relError(train, ref.data)).toBeLessThan(1e-4);
+    expect(relError(deploy, ref.data)).toBeLessThan(1e-4);
+  });
 });
