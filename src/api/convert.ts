@@ -3,6 +3,7 @@ import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
 import { readOnnx } from '../formats/onnx/read';
 import { stageOnnx } from '../formats/onnx/write';
+import { Fp16Report, toFloat16 } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { EventSink, phase } from './events';
@@ -16,6 +17,10 @@ export interface ConvertOptions {
   readonly verifyOptions?: Omit<VerifyOptions, 'onProgress'>;
   /** Epsilon for BatchNormalizations that carry none (checkpoints). Default 1e-5. */
   readonly bnEps?: number;
+  /** Precision of the deploy model. Default 'fp32'. */
+  readonly dtype?: 'fp32' | 'fp16';
+  /** With dtype fp16: keep float32 graph inputs/outputs, casting at the boundary. */
+  readonly keepIoTypes?: boolean;
   /** Write the output even when verification fails (it still reports the failure). */
   readonly keepFailed?: boolean;
   readonly onEvent?: EventSink;
@@ -27,6 +32,7 @@ export interface ConvertResult {
   readonly inputFormat: string;
   readonly outputFormat: OutputFormat;
   readonly reparam: ReparamReport;
+  readonly fp16?: Fp16Report;
   readonly verify?: VerifyReport;
   readonly bytesWritten: number;
   readonly timings: Readonly<Record<string, number>>;
@@ -46,6 +52,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   try {
     const merge = await phase(emit, 'merge', () => reparameterize(model.graph, { defaultEpsilon: options.bnEps }));
     for (const w of merge.value.warnings) emit({ type: 'warning', message: w });
+    const fp16 = options.dtype === 'fp16' ? toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
     const write = await phase(emit, 'write', () => stageOnnx(output, model), output);
     const staged = write.value;
     let report: VerifyReport | undefined;
@@ -68,6 +75,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       inputFormat,
       outputFormat,
       reparam: merge.value,
+      fp16,
       verify: report,
       bytesWritten: staged.result.bytes,
       timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs, totalMs: performance.now() - started },

@@ -267,6 +267,42 @@ export class Graph {
     });
   }
 
+  /** Points one input slot of a node at another value. */
+  setInput(node: Node, index: number, v: Value | null): void {
+    if (node._graph !== this) throw new GraphEditError(`${node.label} is not in this graph`);
+    if (index < 0 || index >= node._inputs.length) throw new GraphEditError(`${node.label} has no input ${index}`);
+    if (v && this._values.get(v.name) !== v) throw new GraphEditError(`${v.name} is not in this graph`);
+    const old = node._inputs[index];
+    const wasDirty = node.dirty;
+    if (old) old._uses = old._uses.filter((u) => !(u.node === node && u.index === index));
+    node._inputs[index] = v;
+    v?._uses.push({ node, index });
+    node.dirty = true;
+    this.log(() => {
+      if (v) v._uses = v._uses.filter((u) => !(u.node === node && u.index === index));
+      node._inputs[index] = old;
+      old?._uses.push({ node, index });
+      node.dirty = wasDirty;
+    });
+  }
+
+  /** Makes `to` the graph output that `from` was (nodes reading `from` are not touched). */
+  replaceGraphOutput(from: Value, to: Value): void {
+    const at = this._outputs.indexOf(from);
+    if (at < 0) throw new GraphEditError(`${from.name} is not a graph output`);
+    if (this._values.get(to.name) !== to) throw new GraphEditError(`${to.name} is not in this graph`);
+    this._outputs[at] = to;
+    this.log(() => (this._outputs[at] = from));
+  }
+
+  /** Swaps an initializer's tensor (e.g. for another dtype); the value keeps its name and readers. */
+  replaceInitializer(v: Value, init: Initializer): void {
+    if (!v.initializer || this._values.get(v.name) !== v) throw new GraphEditError(`${v.name} is not an initializer of this graph`);
+    const old = v.initializer;
+    v.initializer = init;
+    this.log(() => (v.initializer = old));
+  }
+
   /** Gives a value a new name; the name must be free. */
   renameValue(v: Value, name: string): void {
     if (this._values.get(v.name) !== v) throw new GraphEditError(`${v.name} is not in this graph`);

@@ -14,6 +14,8 @@ export interface ConvertArgs extends VerifyArgs {
   verify: boolean;
   'bn-eps'?: number;
   'keep-failed': boolean;
+  dtype: 'fp32' | 'fp16';
+  'keep-io-types': boolean;
 }
 
 export function convertCommand(y: Argv): Argv<ConvertArgs> {
@@ -25,6 +27,8 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
       verify: { type: 'boolean', default: true, describe: 'check the result with onnxruntime before writing it (--no-verify skips)' },
       'bn-eps': { type: 'number', describe: 'BatchNorm epsilon where the model carries none (default 1e-5)' },
       'keep-failed': { type: 'boolean', default: false, describe: 'write the output even when verification fails' },
+      dtype: { type: 'string', choices: ['fp32', 'fp16'], default: 'fp32', describe: 'precision of the deploy model (fp16: float16 weights and I/O)' },
+      'keep-io-types': { type: 'boolean', default: false, describe: 'with --dtype fp16: keep float32 inputs and outputs, with Casts at the boundary' },
       ...verifyFlags,
     }) as unknown as Argv<ConvertArgs>;
 }
@@ -38,6 +42,8 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
       verifyOptions,
       bnEps: a['bn-eps'],
       keepFailed: a['keep-failed'],
+      dtype: a.dtype,
+      keepIoTypes: a['keep-io-types'],
       onEvent: progressPrinter(out),
     });
     if (out.json) out.report(convertJson(res, true));

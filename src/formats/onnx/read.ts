@@ -18,14 +18,14 @@ export interface RawField {
 export interface OnnxModel {
   readonly path: string;
   readonly source: ByteSource;
-  /** Model-level fields in file order; the graph field is re-encoded from `graph`. */
-  readonly modelFields: readonly RawField[];
+  /** Model-level fields in file order; the graph field is re-encoded from `graph`. Model passes may edit it. */
+  readonly modelFields: RawField[];
   /** Graph-level fields in file order; node, initializer, input, output and value_info come from `graph`. */
   readonly graphFields: readonly RawField[];
   /** value_info entries by value name, kept while the value exists. */
-  readonly valueInfo: ReadonlyMap<string, Part>;
-  /** Graph input/output ValueInfoProtos by name, as read. */
-  readonly ioInfo: ReadonlyMap<string, Part>;
+  readonly valueInfo: Map<string, Part>;
+  /** Graph input/output ValueInfoProtos (whole fields) by name; passes that retype the interface replace them. */
+  readonly ioInfo: Map<string, Part>;
   readonly graph: Graph;
   readonly irVersion: number;
   readonly opsets: readonly { readonly domain: string; readonly version: number }[];
