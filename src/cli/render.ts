@@ -1,5 +1,6 @@
 // Human-readable reports, for stderr.
 import { ConvertResult } from '../api/convert';
+import { formatCheckpointReport } from '../checkpoint';
 import { ReparamReport } from '../rules/pipeline';
 import { VerifyReport, formatReport } from '../verify';
 
@@ -29,9 +30,13 @@ export function renderMerges(r: ReparamReport, verbose: boolean): string {
 }
 
 export function renderConvert(res: ConvertResult, verbose: boolean): string {
-  const parts = [renderOps(res.reparam), renderMerges(res.reparam, verbose)];
+  const parts: string[] = [];
+  if (res.reparam) parts.push(renderOps(res.reparam), renderMerges(res.reparam, verbose));
+  if (res.checkpoint) parts.push(formatCheckpointReport(res.checkpoint));
+  if (res.architecture) parts.push(`architecture: ${res.architecture.name ?? 'custom'} (${res.architecture.blocks.length} blocks)`);
+  if (res.fp16) parts.push(`fp16: ${res.fp16.initializers} initializers and ${res.fp16.constants} constants to float16, ${res.fp16.casts} casts; inputs/outputs ${res.fp16.io}`);
   if (res.verify) parts.push(renderVerify(res.verify));
-  else parts.push('verify: skipped (--no-verify)');
+  else parts.push(`verify: skipped (${res.verifySkipped ?? '--no-verify'})`);
   const t = res.timings;
   parts.push(`wrote ${res.output} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
   return parts.join('\n\n');

@@ -6,6 +6,7 @@ import { DecodeError, FormatError, UserError } from '../errors';
 import { Tensor, tensorFromRange } from '../tensor';
 import { FileSource } from './bytes';
 import { writeFileAtomic } from './atomic-file';
+import { FileSink } from './sink';
 import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
 
 const FORMAT = 'a safetensors file';
@@ -148,6 +149,11 @@ function intArray(v: JsonValue, at: number, what: string): number[] {
 // ---- writer ----
 
 export function writeSafetensors(file: string, entries: TensorEntries, metadata?: Readonly<Record<string, string>>): void {
+  writeFileAtomic(file, (sink) => writeSafetensorsTo(sink, entries, metadata));
+}
+
+/** The safetensors bytes into a sink (a staged file). */
+export function writeSafetensorsTo(out: FileSink, entries: TensorEntries, metadata?: Readonly<Record<string, string>>): void {
   const list = collectEntries(entries);
   const parts: string[] = [];
   if (metadata && Object.keys(metadata).length > 0) {
@@ -169,13 +175,11 @@ export function writeSafetensors(file: string, entries: TensorEntries, metadata?
   json.copy(padded);
   if (padded.length > MAX_HEADER_BYTES) throw new UserError(`safetensors header would be ${padded.length} bytes, over the ${MAX_HEADER_BYTES}-byte limit`, { code: 'UNSUPPORTED' });
 
-  writeFileAtomic(file, (out) => {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(padded.length));
-    out.write(len);
-    out.write(padded);
-    for (const [, t] of list) forEachChunk(t, (b) => out.write(b));
-  });
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(padded.length));
+  out.write(len);
+  out.write(padded);
+  for (const [, t] of list) forEachChunk(t, (b) => out.write(b));
 }
 
 // ---- strict JSON over bytes (keeps key order, refuses duplicate keys, reports byte offsets) ----

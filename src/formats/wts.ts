@@ -6,6 +6,7 @@ import { DType, dtypeInfo, numel } from '../dtype';
 import { FormatError, UserError } from '../errors';
 import { halfToFloat, Tensor } from '../tensor';
 import { writeFileAtomic } from './atomic-file';
+import { FileSink } from './sink';
 import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
 
 const FORMAT = 'a .wts weights file';
@@ -18,20 +19,23 @@ export function wtsIncludes(t: Tensor): boolean {
 }
 
 export function writeWts(file: string, entries: TensorEntries): void {
+  writeFileAtomic(file, (sink) => writeWtsTo(sink, entries));
+}
+
+/** The .wts text into a sink (a staged file). */
+export function writeWtsTo(sink: FileSink, entries: TensorEntries): void {
   const list = collectEntries(entries).filter(([, t]) => wtsIncludes(t));
   for (const [name] of list) {
     if (name === '' || /\s/.test(name)) throw new UserError(`tensor name '${name}' is empty or has whitespace, which .wts cannot hold`, { code: 'BAD_USAGE' });
   }
-  writeFileAtomic(file, (sink) => {
-    sink.write(Buffer.from(`${list.length}\n`));
-    for (const [name, t] of list) {
-      sink.write(Buffer.from(`${name} ${numel(t.shape)}`));
-      const size = dtypeInfo(t.dtype).size;
-      // chunks hold whole elements
-      forEachChunk(t, (b) => sink.write(hexText(b, t.dtype)), size * (1 << 20));
-      sink.write(Buffer.from('\n'));
-    }
-  });
+  sink.write(Buffer.from(`${list.length}\n`));
+  for (const [name, t] of list) {
+    sink.write(Buffer.from(`${name} ${numel(t.shape)}`));
+    const size = dtypeInfo(t.dtype).size;
+    // chunks hold whole elements
+    forEachChunk(t, (b) => sink.write(hexText(b, t.dtype)), size * (1 << 20));
+    sink.write(Buffer.from('\n'));
+  }
 }
 
 /** ' xxxxxxxx' per element: the value as float32, its bits big-endian in lowercase hex. */

@@ -2,6 +2,8 @@
 import type { Argv } from 'yargs';
 import { ConversionCheckFailed, convert } from '../../api/convert';
 import { OutputFormat } from '../../formats/detect';
+import { SCHEME_NAMES, SchemeName } from '../../checkpoint';
+import { UserError } from '../../errors';
 import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
 import { Output } from '../output';
 import { renderConvert } from '../render';
@@ -16,6 +18,10 @@ export interface ConvertArgs extends VerifyArgs {
   'keep-failed': boolean;
   dtype: 'fp32' | 'fp16';
   'keep-io-types': boolean;
+  scheme?: SchemeName;
+  arch?: string;
+  opset?: number;
+  entry?: string;
 }
 
 export function convertCommand(y: Argv): Argv<ConvertArgs> {
@@ -29,6 +35,10 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
       'keep-failed': { type: 'boolean', default: false, describe: 'write the output even when verification fails' },
       dtype: { type: 'string', choices: ['fp32', 'fp16'], default: 'fp32', describe: 'precision of the deploy model (fp16: float16 weights and I/O)' },
       'keep-io-types': { type: 'boolean', default: false, describe: 'with --dtype fp16: keep float32 inputs and outputs, with Casts at the boundary' },
+      scheme: { type: 'string', choices: [...SCHEME_NAMES], describe: 'checkpoints: key naming scheme (detected by default)' },
+      arch: { type: 'string', describe: 'checkpoints: published architecture the weights must match, e.g. RepVGG-A0' },
+      opset: { type: 'number', describe: 'checkpoint → ONNX: opset of the graph (default 13)' },
+      entry: { type: 'string', describe: ".pth: top-level entry holding the weights (default: the state dict itself, else 'ema', 'state_dict', 'model', …)" },
       ...verifyFlags,
     }) as unknown as Argv<ConvertArgs>;
 }
@@ -44,6 +54,11 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
       keepFailed: a['keep-failed'],
       dtype: a.dtype,
       keepIoTypes: a['keep-io-types'],
+      scheme: a.scheme,
+      arch: a.arch,
+      opset: a.opset,
+      entry: a.entry,
+      inputShape: checkpointInputShape(verifyOptions.inputShapes),
       onEvent: progressPrinter(out),
     });
     if (out.json) out.report(convertJson(res, true));
@@ -65,13 +80,26 @@ function convertJson(res: ConversionCheckFailed['result'], ok: boolean) {
     output: res.output,
     inputFormat: res.inputFormat,
     outputFormat: res.outputFormat,
-    merged: res.reparam.merged,
-    opsBefore: res.reparam.opsBefore,
-    opsAfter: res.reparam.opsAfter,
-    refusals: res.reparam.refusals,
-    warnings: res.reparam.warnings,
+    merged: res.reparam?.merged,
+    opsBefore: res.reparam?.opsBefore,
+    opsAfter: res.reparam?.opsAfter,
+    refusals: res.reparam?.refusals,
+    warnings: res.reparam?.warnings,
+    checkpoint: res.checkpoint,
+    architecture: res.architecture?.name,
+    fp16: res.fp16,
     verify: res.verify ?? null,
+    verifySkipped: res.verifySkipped,
     bytesWritten: res.bytesWritten,
     timings: res.timings,
   };
+}
+
+/** A checkpoint has no graph: the shape given (named or not) is the one input's. */
+function checkpointInputShape(shapes: Readonly<Record<string, readonly number[]>> | undefined): readonly number[] | undefined {
+  if (!shapes) return undefined;
+  const all = Object.values(shapes);
+  if (all.length > 1) throw new UserError('a model built from a checkpoint has one input; give one --input-shape', { code: 'BAD_USAGE' });
+  if (all[0].length !== 4) throw new UserError(`--input-shape for a checkpoint is N x C x H x W, not ${all[0].join('x')}`, { code: 'BAD_USAGE' });
+  return all[0];
 }

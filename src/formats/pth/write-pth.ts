@@ -6,6 +6,7 @@ import { dtypeInfo, numel } from '../../dtype';
 import { UserError } from '../../errors';
 import { Tensor } from '../../tensor';
 import { writeFileAtomic } from '../atomic-file';
+import { FileSink } from '../sink';
 import { collectEntries, forEachChunk, TensorEntries } from '../state-dict';
 import { PickleWriter } from './pickle-writer';
 import { ZipWriter, ZipWriterOptions } from './zip-writer';
@@ -21,18 +22,22 @@ const ARCHIVE_VERSION = '3\n';
 const BATCH = 1000;
 
 export function writePth(file: string, entries: TensorEntries, options: WritePthOptions = {}): void {
+  const archiveName = options.archiveName ?? (path.parse(file).name || 'archive');
+  writeFileAtomic(file, (sink) => writePthTo(sink, entries, { ...options, archiveName }));
+}
+
+/** The .pth archive into a sink (a staged file); the archive root defaults to 'archive'. */
+export function writePthTo(sink: FileSink, entries: TensorEntries, options: WritePthOptions = {}): void {
   const list = collectEntries(entries);
-  const root = options.archiveName ?? (path.parse(file).name || 'archive');
+  const root = options.archiveName || 'archive';
   if (root.includes('/') || root.includes('\\')) throw new UserError(`archive name '${root}' may not contain a slash`, { code: 'BAD_USAGE' });
   const pkl = statePickle(list);
-  writeFileAtomic(file, (sink) => {
-    const zip = new ZipWriter(sink, options);
-    zip.addBytes(`${root}/data.pkl`, pkl);
-    zip.addBytes(`${root}/byteorder`, Buffer.from('little'));
-    list.forEach(([, t], i) => zip.add(`${root}/data/${i}`, numel(t.shape) * dtypeInfo(t.dtype).size, (write) => forEachChunk(t, write)));
-    zip.addBytes(`${root}/version`, Buffer.from(ARCHIVE_VERSION));
-    zip.finish();
-  });
+  const zip = new ZipWriter(sink, options);
+  zip.addBytes(`${root}/data.pkl`, pkl);
+  zip.addBytes(`${root}/byteorder`, Buffer.from('little'));
+  list.forEach(([, t], i) => zip.add(`${root}/data/${i}`, numel(t.shape) * dtypeInfo(t.dtype).size, (write) => forEachChunk(t, write)));
+  zip.addBytes(`${root}/version`, Buffer.from(ARCHIVE_VERSION));
+  zip.finish();
 }
 
 /** C-order strides the way torch computes them (a dim of size 0 counts as 1). */

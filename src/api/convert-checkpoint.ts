@@ -1,0 +1,134 @@
+// Checkpoint conversion: a training state dict in, deploy weights (safetensors, .pth, .wts) or a deploy
+// ONNX out. Verification builds the train-time and deploy ONNX graphs from the weights and runs both.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture } from '../checkpoint';
+import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
+import { UserError } from '../errors';
+import { InputFormat, OutputFormat } from '../formats/detect';
+import { StagedFile, stageFile } from '../formats/atomic-file';
+import { stageOnnx, writeOnnx } from '../formats/onnx/write';
+import { writePthTo } from '../formats/pth/write-pth';
+import { writeSafetensorsTo } from '../formats/safetensors';
+import { writeWtsTo } from '../formats/wts';
+import { Tensor } from '../tensor';
+import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
+import { EventSink, phase } from './events';
+import { readCheckpoint } from './read-checkpoint';
+
+export interface CheckpointOptions {
+  readonly scheme?: SchemeName;
+  readonly arch?: string;
+  readonly bnEps?: number;
+  /** [N, C, H, W] for ONNX built from the weights. Default 1x3x224x224. */
+  readonly inputShape?: readonly number[];
+  readonly opset?: number;
+  /** Top-level entry of a .pth to take (e.g. 'model'), instead of the automatic choice. */
+  readonly entry?: string;
+}
+
+export interface CheckpointResult {
+  readonly report: CheckpointReport;
+  readonly architecture?: Architecture;
+  readonly verify?: VerifyReport;
+  /** Why verification did not run although it was asked for. */
+  readonly verifySkipped?: string;
+  readonly bytesWritten: number;
+  readonly staged: StagedFile<number>;
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+export async function convertCheckpoint(
+  input: string,
+  output: string,
+  formats: { input: InputFormat; output: OutputFormat },
+  options: CheckpointOptions & { verify: boolean; verifyOptions?: Omit<VerifyOptions, 'onProgress'> },
+  emit: EventSink,
+): Promise<CheckpointResult> {
+  const read = await phase(emit, 'read', () => readCheckpoint(input, formats.input, { entry: options.entry }), input);
+  const sd = read.value;
+  const merge = await phase(emit, 'merge', () => convertStateDict(sd, { scheme: options.scheme, bnEps: options.bnEps }));
+  const { tensors, report } = merge.value;
+  for (const n of report.notes) emit({ type: 'warning', message: n });
+  const classifier = CLASSIFIER_SCHEMES.includes(report.scheme);
+  const needArch = formats.output === 'onnx' || (options.verify && classifier);
+  const architecture = needArch ? inferArchitecture(sd, { arch: options.arch, scheme: report.scheme }) : undefined;
+  if (formats.output === 'onnx' && !architecture) {
+    throw new UserError(`an ONNX graph cannot be built from ${report.scheme} weights`, { code: 'UNSUPPORTED', hint: 'export the ONNX from the training code and convert that instead' });
+  }
+  const build = { inputShape: options.inputShape, opset: options.opset };
+  const metadata = {
+    format: 'pt',
+    'repvgg-convert.scheme': report.scheme,
+    'repvgg-convert.source': path.basename(input),
+    ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
+  };
+  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build), output);
+  const staged = write.value;
+  let verify: VerifyReport | undefined;
+  let verifySkipped: string | undefined;
+  let verifyMs = 0;
+  try {
+    if (options.verify && architecture) {
+      const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions));
+      verify = { ...v.value, candidate: output };
+      verifyMs = v.ms;
+    } else if (options.verify) {
+      verifySkipped = `${report.scheme} weights belong to a detector whose graph is not in the checkpoint, so no ONNX pair can be built; the merge math is the one the ONNX path verifies`;
+    }
+  } catch (e) {
+    staged.abort();
+    throw e;
+  }
+  return { report, architecture, verify, verifySkipped, bytesWritten: staged.result, staged, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+}
+
+function stageOutput(
+  output: string,
+  format: OutputFormat,
+  tensors: ReadonlyMap<string, Tensor>,
+  metadata: Record<string, string>,
+  arch: Architecture | undefined,
+  build: { inputShape?: readonly number[]; opset?: number },
+): StagedFile<number> {
+  switch (format) {
+    case 'safetensors':
+      return stageFile(output, (sink) => (writeSafetensorsTo(sink, tensors, metadata), sink.written));
+    case 'pth':
+      return stageFile(output, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(output).replace(/\.[^.]*$/, '') }), sink.written));
+    case 'wts':
+      return stageFile(output, (sink) => (writeWtsTo(sink, tensors), sink.written));
+    case 'onnx': {
+      const s = stageOnnx(output, buildDeployOnnx(arch!, tensors, build));
+      return { ...s, result: s.result.bytes };
+    }
+    default:
+      throw new UserError(`a checkpoint cannot be written as ${format}`, { code: 'UNSUPPORTED', hint: 'use .safetensors, .pth, .wts or .onnx' });
+  }
+}
+
+/** Builds the train-time and deploy graphs from the weights and compares them in onnxruntime. */
+async function verifyFromWeights(
+  sd: Parameters<typeof buildTrainOnnx>[1],
+  deploy: ReadonlyMap<string, Tensor>,
+  arch: Architecture,
+  build: { inputShape?: readonly number[]; opset?: number; bnEps: number },
+  deployOnnx: string | undefined,
+  options: Omit<VerifyOptions, 'onProgress'> | undefined,
+): Promise<VerifyReport> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+  try {
+    const train = path.join(dir, 'train.onnx');
+    writeOnnx(train, buildTrainOnnx(arch, sd, build));
+    let candidate = deployOnnx;
+    if (!candidate) {
+      candidate = path.join(dir, 'deploy.onnx');
+      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build));
+    }
+    // The graphs take one input named 'input', built at the requested shape.
+    return await verifyModels(train, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
