@@ -6,6 +6,8 @@ import { buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture } 
 import { writeOnnx } from '../../src/formats/onnx/write';
 import { OnnxModel } from '../../src/formats/onnx/read';
 import { readSafetensors } from '../../src/formats/safetensors';
+import { opHistogram, reparameterize } from '../../src/rules/pipeline';
+import { toFloat32 } from '../../src/tensor';
 import { FIXTURES, readArray, relError, tempDir } from '../helpers/fixtures';
 
 const CKPT = path.join(FIXTURES, 'ckpt');
@@ -43,6 +45,15 @@ describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
     expect(relError(got, ref.data)).toBeLessThan(1e-4);
   });
 
+  test('a deploy checkpoint alone gives the same deploy graph', async () => {
+    const deploy = readSafetensors(path.join(CKPT, c, 'deploy_expected.safetensors'));
+    const arch = inferArchitecture(deploy);
+    expect(arch.form).toBe('deploy');
+    expect(() => buildTrainOnnx(arch, deploy, { inputShape: input.shape })).toThrow(/already a single conv/);
+    const got = await run(buildDeployOnnx(arch, deploy.tensors, { inputShape: input.shape }), `${c}-from-deploy`, input);
+    expect(relError(got, ref.data)).toBeLessThan(1e-4);
+  });
+
   test.each([9, 11, 17, 21])('both graphs at opset %i run and match too', async (opset) => {
     const arch = inferArchitecture(sd);
     const train = await run(buildTrainOnnx(arch, sd, { inputShape: input.shape, opset }), `${c}-train-${opset}`, input);
@@ -50,4 +61,24 @@ describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
     expect(relError(train, ref.data)).toBeLessThan(1e-4);
     expect(relError(deploy, ref.data)).toBeLessThan(1e-4);
   });
+});
+
+test.each(['official-g2-se', 'repvggplus', 'timm', 'mmpretrain'])('the ONNX rules turn the %s train graph into the deploy graph, with the converted weights', (c) => {
+  const sd = readSafetensors(path.join(CKPT, c, 'train.safetensors'));
+  const arch = inferArchitecture(sd);
+  const { tensors } = convertStateDict(sd);
+  const train = buildTrainOnnx(arch, sd, { inputShape: [1, 3, 32, 32] });
+  const report = reparameterize(train.graph);
+  expect(report.refusals).toEqual([]);
+  expect(opHistogram(train.graph)).toEqual(opHistogram(buildDeployOnnx(arch, tensors, { inputShape: [1, 3, 32, 32] }).graph));
+  // The ONNX rules name every merged conv rbr_reparam; the checkpoint uses the scheme's own deploy name.
+  for (const b of arch.blocks) {
+    for (const leaf of ['weight', 'bias'] as const) {
+      const key = leaf === 'weight' ? b.deploy.weight : b.deploy.bias!;
+      const v = train.graph.value(key) ?? train.graph.value(`${b.name}.rbr_reparam.${leaf}`);
+      expect({ key, found: !!v?.initializer }).toEqual({ key, found: true });
+      const err = relError(toFloat32(v!.initializer!.tensor), toFloat32(tensors.get(key)!));
+      if (!(err <= 1e-6)) throw new Error(`${key}: relative error ${err}`);
+    }
+  }
 });
