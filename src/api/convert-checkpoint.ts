@@ -72,7 +72,7 @@ export async function convertCheckpoint(
   try {
     if (options.verify && architecture) {
       const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions));
-      verify = { ...v.value, candidate: output };
+      verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
       verifyMs = v.ms;
     } else if (options.verify) {
       verifySkipped = `${report.scheme} weights belong to a detector whose graph is not in the checkpoint, so no ONNX pair can be built; the merge math is the one the ONNX path verifies`;
