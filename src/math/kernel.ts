@@ -100,7 +100,11 @@ export type Branch =
   | { readonly kind: 'bn'; readonly bn: BatchNormParams }
   | { readonly kind: 'identity' };
 
-/** Merge parallel branches of one block into a single kernel of the largest size. */
+/**
+ * Merge parallel branches of one block into a single kernel of the largest size. Works one output
+ * channel at a time in float64, so besides the result it holds only one channel's worth of scratch:
+ * no padded or folded copy of any branch is made.
+ */
 export function mergeBranches(branches: readonly Branch[], geometry: { channelsIn: number; channelsOut: number; groups: number }): Kernel {
   let kh = 1;
   let kw = 1;
@@ -110,11 +114,49 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
       kw = Math.max(kw, b.kernel.shape[3]);
     }
   }
-  const parts = branches.map((b) => {
-    if (b.kind === 'conv') return padKernel(b.bn ? foldBatchNorm(b.kernel, b.bn) : b.kernel, kh, kw);
-    if (geometry.channelsIn !== geometry.channelsOut) throw new RangeError('identity branch needs as many inputs as outputs');
-    const id = identityKernel(geometry.channelsOut, geometry.groups, kh, kw);
-    return b.kind === 'bn' ? foldBatchNorm(id, b.bn) : id;
-  });
-  return sumKernels(parts);
+  const { channelsIn, channelsOut, groups } = geometry;
+  if (channelsIn % groups || channelsOut % groups) throw new RangeError(`${channelsIn}→${channelsOut} channels do not split into ${groups} groups`);
+  const ipg = channelsIn / groups;
+  for (const b of branches) {
+    if (b.kind === 'conv') {
+      const [o, i, h, w] = b.kernel.shape;
+      if (o !== channelsOut || i !== ipg) throw new RangeError(`branch kernel [${b.kernel.shape}] does not map ${channelsIn}→${channelsOut} in ${groups} groups`);
+      if ((kh - h) % 2 || (kw - w) % 2) throw new RangeError(`a ${h}x${w} kernel does not centre inside ${kh}x${kw}`);
+    } else {
+      if (channelsIn !== channelsOut) throw new RangeError('identity branch needs as many inputs as outputs');
+      if (kh % 2 === 0 || kw % 2 === 0) throw new RangeError(`identity needs an odd kernel, not ${kh}x${kw}`);
+    }
+    if (b.kind !== 'identity' && b.bn && b.bn.gamma.length !== channelsOut) throw new RangeError(`BN has ${b.bn.gamma.length} channels, the block has ${channelsOut}`);
+  }
+  const scales = branches.map((b) => (b.kind !== 'identity' && b.bn ? bnScale(b.bn) : undefined));
+  const per = ipg * kh * kw;
+  const weight = new Float32Array(channelsOut * per);
+  const bias = new Float32Array(channelsOut);
+  const acc = new Float64Array(per);
+  for (let c = 0; c < channelsOut; c++) {
+    acc.fill(0);
+    let b0 = 0;
+    branches.forEach((b, j) => {
+      const s = scales[j] ? scales[j]![c] : 1;
+      if (b.kind === 'conv') {
+        const [, , h, w] = b.kernel.shape;
+        const dy = (kh - h) / 2;
+        const dx = (kw - w) / 2;
+        const src = b.kernel.weight;
+        const base = c * ipg * h * w;
+        for (let i = 0; i < ipg; i++) {
+          for (let y = 0; y < h; y++) {
+            for (let x = 0; x < w; x++) acc[(i * kh + y + dy) * kw + x + dx] += src[base + (i * h + y) * w + x] * s;
+          }
+        }
+        b0 += b.bn ? b.bn.beta[c] + (b.kernel.bias[c] - b.bn.mean[c]) * s : b.kernel.bias[c];
+      } else {
+        acc[((c % ipg) * kh + (kh - 1) / 2) * kw + (kw - 1) / 2] += s;
+        if (b.kind === 'bn') b0 += b.bn.beta[c] - b.bn.mean[c] * s;
+      }
+    });
+    weight.set(acc, c * per);
+    bias[c] = b0;
+  }
+  return { shape: [channelsOut, ipg, kh, kw], weight, bias };
 }
