@@ -3,7 +3,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture } from '../checkpoint';
+import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture, inspectCheckpoint } from '../checkpoint';
+import { StateDict } from '../formats/state-dict';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
 import { UserError } from '../errors';
 import { InputFormat, OutputFormat } from '../formats/detect';
@@ -36,6 +37,8 @@ export interface CheckpointResult {
   readonly verifySkipped?: string;
   readonly bytesWritten: number;
   readonly staged: StagedFile<number>;
+  /** Recorded with the output: in safetensors' __metadata__, or in a JSON sidecar for .pth and .wts. */
+  readonly metadata?: Readonly<Record<string, string>>;
   readonly timings: Readonly<Record<string, number>>;
 }
 
@@ -48,6 +51,9 @@ export async function convertCheckpoint(
 ): Promise<CheckpointResult> {
   const read = await phase(emit, 'read', () => readCheckpoint(input, formats.input, { entry: options.entry }), input);
   const sd = read.value;
+  if (formats.output === 'onnx' && inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps }).form === 'deploy') {
+    return deployCheckpointToOnnx(sd, output, options, emit, read.ms);
+  }
   const merge = await phase(emit, 'merge', () => convertStateDict(sd, { scheme: options.scheme, bnEps: options.bnEps }));
   const { tensors, report } = merge.value;
   for (const n of report.notes) emit({ type: 'warning', message: n });
@@ -81,7 +87,28 @@ export async function convertCheckpoint(
     staged.abort();
     throw e;
   }
-  return { report, architecture, verify, verifySkipped, bytesWritten: staged.result, staged, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+  return { report, architecture, verify, verifySkipped, bytesWritten: staged.result, staged, metadata, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+}
+
+/** A checkpoint already in deploy form becomes a deploy ONNX as it is; there is no training graph to compare. */
+async function deployCheckpointToOnnx(sd: StateDict, output: string, options: CheckpointOptions, emit: EventSink, readMs: number): Promise<CheckpointResult> {
+  const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
+  const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
+  const write = await phase(emit, 'write', () => stageOnnx(output, buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset })), output);
+  const staged = { ...write.value, result: write.value.result.bytes };
+  return {
+    report,
+    architecture,
+    verifySkipped: 'the checkpoint is already in deploy form, so there is no training graph to compare with',
+    bytesWritten: staged.result,
+    staged,
+    timings: { readMs, mergeMs: 0, writeMs: write.ms, verifyMs: 0 },
+  };
+}
+
+/** Arch, scheme and source of a written checkpoint, for formats without a metadata header. */
+export function sidecarFor(output: string, format: OutputFormat): string | undefined {
+  return format === 'pth' || format === 'wts' ? `${output}.json` : undefined;
 }
 
 function stageOutput(

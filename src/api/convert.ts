@@ -2,13 +2,13 @@
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
-import { StagedFile } from '../formats/atomic-file';
+import { StagedFile, writeFileAtomic } from '../formats/atomic-file';
 import { readOnnx } from '../formats/onnx/read';
 import { stageOnnx } from '../formats/onnx/write';
 import { Fp16Report, toFloat16 } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
-import { convertCheckpoint } from './convert-checkpoint';
+import { convertCheckpoint, sidecarFor } from './convert-checkpoint';
 import { EventSink, phase } from './events';
 import { resolveInputShapes } from './model-info';
 
@@ -67,6 +67,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
 
   let staged: StagedFile<number>;
   let result: ConvertResult;
+  let commit = () => staged.commit();
   if (inputFormat === 'onnx') {
     if (outputFormat !== 'onnx') {
       throw new UserError(`an ONNX model converts to ONNX, not ${outputFormat}`, { code: 'UNSUPPORTED', hint: 'for deploy weights (.safetensors, .pth, .wts), convert the training checkpoint instead' });
@@ -78,17 +79,26 @@ export async function convert(input: string, output: string, options: ConvertOpt
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX output', { code: 'BAD_USAGE' });
     const r = await convertCheckpoint(input, output, { input: inputFormat, output: outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions }, emit);
     staged = r.staged;
+    const sidecar = sidecarFor(output, outputFormat);
+    if (sidecar && r.metadata) {
+      const info = { scheme: r.report.scheme, arch: r.architecture?.name ?? (r.architecture ? 'custom' : null), source: input, blocksMerged: r.report.blocks.length, bnEps: r.report.bnEps, writtenBy: 'repvgg-convert' };
+      const text = `${JSON.stringify(info, null, 2)}\n`;
+      commit = () => {
+        staged.commit();
+        writeFileAtomic(sidecar, (sink) => sink.write(Buffer.from(text)));
+      };
+    }
     result = {
       input, output, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
       bytesWritten: r.bytesWritten, timings: { ...r.timings, totalMs: performance.now() - started },
     };
   }
   if (result.verify && !result.verify.ok) {
-    if (options.keepFailed) staged.commit();
+    if (options.keepFailed) commit();
     else staged.abort();
     throw new ConversionCheckFailed(result, options.keepFailed === true);
   }
-  staged.commit();
+  commit();
   return result;
 }
 
