@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture, inspectCheckpoint } from '../checkpoint';
 import { StateDict } from '../formats/state-dict';
+import { OnnxModel } from '../formats/onnx/read';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
 import { UserError } from '../errors';
 import { InputFormat, OutputFormat } from '../formats/detect';
@@ -27,6 +28,8 @@ export interface CheckpointOptions {
   readonly opset?: number;
   /** Top-level entry of a .pth to take (e.g. 'model'), instead of the automatic choice. */
   readonly entry?: string;
+  /** A last pass over a deploy ONNX built from the weights (e.g. TensorRT shaping). */
+  readonly onnxPass?: (m: OnnxModel) => void;
 }
 
 export interface CheckpointResult {
@@ -70,7 +73,7 @@ export async function convertCheckpoint(
     'repvgg-convert.source': path.basename(input),
     ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
   };
-  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build), output);
+  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass), output);
   const staged = write.value;
   let verify: VerifyReport | undefined;
   let verifySkipped: string | undefined;
@@ -94,7 +97,9 @@ export async function convertCheckpoint(
 async function deployCheckpointToOnnx(sd: StateDict, output: string, options: CheckpointOptions, emit: EventSink, readMs: number): Promise<CheckpointResult> {
   const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
   const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
-  const write = await phase(emit, 'write', () => stageOnnx(output, buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset })), output);
+  const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
+  options.onnxPass?.(model);
+  const write = await phase(emit, 'write', () => stageOnnx(output, model), output);
   const staged = { ...write.value, result: write.value.result.bytes };
   return {
     report,
@@ -118,6 +123,7 @@ function stageOutput(
   metadata: Record<string, string>,
   arch: Architecture | undefined,
   build: { inputShape?: readonly number[]; opset?: number },
+  onnxPass?: (m: OnnxModel) => void,
 ): StagedFile<number> {
   switch (format) {
     case 'safetensors':
@@ -127,7 +133,9 @@ function stageOutput(
     case 'wts':
       return stageFile(output, (sink) => (writeWtsTo(sink, tensors), sink.written));
     case 'onnx': {
-      const s = stageOnnx(output, buildDeployOnnx(arch!, tensors, build));
+      const model = buildDeployOnnx(arch!, tensors, build);
+      onnxPass?.(model);
+      const s = stageOnnx(output, model);
       return { ...s, result: s.result.bytes };
     }
     default:

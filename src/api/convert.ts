@@ -3,7 +3,10 @@ import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
 import { StagedFile, writeFileAtomic } from '../formats/atomic-file';
-import { readOnnx } from '../formats/onnx/read';
+import * as path from 'path';
+import { OnnxModel, readOnnx } from '../formats/onnx/read';
+import { TrtReport, makeTrtFriendly } from '../rules/trt-friendly';
+import { probeTrtexec, runTrtexec, shellQuote, trtexecArgs } from './trtexec';
 import { stageOnnx } from '../formats/onnx/write';
 import { Fp16Report, toFloat16 } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
@@ -34,9 +37,27 @@ export interface ConvertOptions {
   readonly opset?: number;
   /** Checkpoints (.pth): the top-level entry to take, e.g. 'model'. */
   readonly entry?: string;
+  /** TensorRT output (`to: 'trt'` or a .plan/.engine output): keep the batch dim dynamic. */
+  readonly dynamicBatch?: boolean;
+  /** Largest batch of the dynamic-batch profile. Default 32. */
+  readonly maxBatch?: number;
+  /** trtexec --timingCacheFile. */
+  readonly timingCache?: string;
+  /** Path of trtexec; by default it is looked up on PATH. */
+  readonly trtexec?: string;
   /** Write the output even when verification fails (it still reports the failure). */
   readonly keepFailed?: boolean;
   readonly onEvent?: EventSink;
+}
+
+export interface TrtResult {
+  readonly onnx: string;
+  readonly engine: string;
+  readonly built: boolean;
+  /** The trtexec command that builds (or built) the engine. */
+  readonly command: string;
+  readonly trtexec?: string;
+  readonly friendly: TrtReport;
 }
 
 export interface ConvertResult {
@@ -50,6 +71,7 @@ export interface ConvertResult {
   readonly checkpoint?: CheckpointReport;
   readonly architecture?: Architecture;
   readonly fp16?: Fp16Report;
+  readonly trt?: TrtResult;
   readonly verify?: VerifyReport;
   readonly verifySkipped?: string;
   readonly bytesWritten: number;
@@ -61,6 +83,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const started = performance.now();
   const inputFormat = detectInputFormat(input);
   const outputFormat = outputFormatFor(output, options.to);
+  const trt = outputFormat === 'trt' ? trtPaths(output) : undefined;
+  const onnxOut = trt ? trt.onnx : output;
+  if (trt && samePath(input, trt.onnx)) throw new UserError(`the TensorRT-ready ONNX would be written over the input ${input}`, { code: 'BAD_USAGE', hint: 'name the output differently' });
   if (samePath(input, output)) throw new UserError(`the output ${output} is the input file; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'name a different output file' });
   if (options.bnEps !== undefined && !(options.bnEps >= 0 && Number.isFinite(options.bnEps))) throw new UserError(`--bn-eps ${options.bnEps} is not a non-negative number`, { code: 'BAD_USAGE' });
   const verify = options.verify !== false;
@@ -68,16 +93,23 @@ export async function convert(input: string, output: string, options: ConvertOpt
   let staged: StagedFile<number>;
   let result: ConvertResult;
   let commit = () => staged.commit();
+  let friendly: TrtReport | undefined;
+  const trtPass = trt
+    ? (m: OnnxModel) => {
+        friendly = makeTrtFriendly(m, { inputShapes: options.verifyOptions?.inputShapes ?? (options.inputShape ? { '*': options.inputShape } : undefined), dynamicBatch: options.dynamicBatch, maxBatch: options.maxBatch });
+        friendly.warnings.forEach((w) => emit({ type: 'warning', message: w }));
+      }
+    : undefined;
   if (inputFormat === 'onnx') {
-    if (outputFormat !== 'onnx') {
+    if (outputFormat !== 'onnx' && outputFormat !== 'trt') {
       throw new UserError(`an ONNX model converts to ONNX, not ${outputFormat}`, { code: 'UNSUPPORTED', hint: 'for deploy weights (.safetensors, .pth, .wts), convert the training checkpoint instead' });
     }
-    const r = await convertOnnxModel(input, output, options, verify, emit);
+    const r = await convertOnnxModel(input, onnxOut, options, verify, emit, trtPass);
     staged = r.staged;
-    result = { input, output, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
+    result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
   } else {
-    if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX output', { code: 'BAD_USAGE' });
-    const r = await convertCheckpoint(input, output, { input: inputFormat, output: outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions }, emit);
+    if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
+    const r = await convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
     staged = r.staged;
     const sidecar = sidecarFor(output, outputFormat);
     if (sidecar && r.metadata) {
@@ -89,7 +121,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       };
     }
     result = {
-      input, output, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
+      input, output: onnxOut, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
       bytesWritten: r.bytesWritten, timings: { ...r.timings, totalMs: performance.now() - started },
     };
   }
@@ -99,16 +131,38 @@ export async function convert(input: string, output: string, options: ConvertOpt
     throw new ConversionCheckFailed(result, options.keepFailed === true);
   }
   commit();
+  if (trt && friendly) return { ...result, trt: await buildEngine(trt, friendly, options, emit) };
   return result;
 }
 
-async function convertOnnxModel(input: string, output: string, options: ConvertOptions, verify: boolean, emit: EventSink) {
+/** The ONNX and engine paths for TensorRT output: model.plan → model.onnx + model.plan; model.onnx → model.onnx + model.plan. */
+export function trtPaths(output: string): { onnx: string; engine: string } {
+  const ext = path.extname(output).toLowerCase();
+  const stem = output.slice(0, output.length - ext.length);
+  if (ext === '.onnx') return { onnx: output, engine: `${stem}.plan` };
+  return { onnx: `${stem}.onnx`, engine: output };
+}
+
+async function buildEngine(paths: { onnx: string; engine: string }, friendly: TrtReport, options: ConvertOptions, emit: EventSink): Promise<TrtResult> {
+  const info = probeTrtexec(options.trtexec);
+  const args = trtexecArgs({ onnx: paths.onnx, engine: paths.engine, fp16: options.dtype === 'fp16', timingCache: options.timingCache, profile: friendly.profile }, info ?? { hasFp16Flag: false });
+  const command = `trtexec ${shellQuote(args)}`;
+  if (!info) {
+    emit({ type: 'warning', message: `no plan was built: trtexec is not on PATH. Build it where TensorRT is installed with:\n  ${command}` });
+    return { onnx: paths.onnx, engine: paths.engine, built: false, command, friendly };
+  }
+  await phase(emit, 'build', () => runTrtexec(info, args, (line) => emit({ type: 'log', source: 'trtexec', line })), info.path);
+  return { onnx: paths.onnx, engine: paths.engine, built: true, command: `${info.path} ${shellQuote(args)}`, trtexec: info.path, friendly };
+}
+
+async function convertOnnxModel(input: string, output: string, options: ConvertOptions, verify: boolean, emit: EventSink, modelPass?: (m: OnnxModel) => void) {
   const read = await phase(emit, 'read', () => readOnnx(input), input);
   const model = read.value;
   try {
     const merge = await phase(emit, 'merge', () => reparameterize(model.graph, { defaultEpsilon: options.bnEps }));
     for (const w of merge.value.warnings) emit({ type: 'warning', message: w });
     const fp16 = options.dtype === 'fp16' ? toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
+    modelPass?.(model);
     const write = await phase(emit, 'write', () => stageOnnx(output, model), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;

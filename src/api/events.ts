@@ -1,12 +1,14 @@
 // Progress is emitted as events by the library; the CLI decides whether and how to draw them.
 
-export type Phase = 'read' | 'merge' | 'write' | 'verify' | 'bench';
+export type Phase = 'read' | 'merge' | 'write' | 'verify' | 'bench' | 'build';
 
 export type ConvertEvent =
   | { readonly type: 'phase-start'; readonly phase: Phase; readonly detail?: string }
   | { readonly type: 'phase-end'; readonly phase: Phase; readonly ms: number }
   | { readonly type: 'progress'; readonly phase: Phase; readonly done: number; readonly total: number }
-  | { readonly type: 'warning'; readonly message: string };
+  | { readonly type: 'warning'; readonly message: string }
+  /** A line of a tool's log (trtexec), passed on as it comes. */
+  | { readonly type: 'log'; readonly source: string; readonly line: string };
 
 export type EventSink = (e: ConvertEvent) => void;
 

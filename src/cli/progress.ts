@@ -6,6 +6,7 @@ import { Output } from './output';
 export function progressPrinter(out: Output): EventSink {
   return (e) => {
     if (e.type === 'warning') out.shout(`warning: ${e.message}`);
+    else if (e.type === 'log') out.say(`  [${e.source}] ${e.line}`);
     else if (e.type === 'phase-end' && out.verbose) out.say(`  ${e.phase}: ${(e.ms / 1000).toFixed(2)} s`);
   };
 }

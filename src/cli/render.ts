@@ -35,11 +35,20 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
   if (res.checkpoint) parts.push(formatCheckpointReport(res.checkpoint));
   if (res.architecture) parts.push(`architecture: ${res.architecture.name ?? 'custom'} (${res.architecture.blocks.length} blocks)`);
   if (res.fp16) parts.push(`fp16: ${res.fp16.initializers} initializers and ${res.fp16.constants} constants to float16, ${res.fp16.casts} casts; inputs/outputs ${res.fp16.io}`);
+  if (res.trt) parts.push(renderTrt(res.trt));
   if (res.verify) parts.push(renderVerify(res.verify));
   else parts.push(`verify: skipped (${res.verifySkipped ?? '--no-verify'})`);
   const t = res.timings;
   parts.push(`wrote ${res.output} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
   return parts.join('\n\n');
+}
+
+export function renderTrt(t: NonNullable<ConvertResult['trt']>): string {
+  const f = t.friendly;
+  const lines = [`TensorRT-ready ONNX: ${t.onnx} (opset ${f.opset}${f.relabelledFrom ? `, relabelled from ${f.relabelledFrom}` : ''}; inputs ${f.inputs.map((i) => `${i.name} ${i.shape.join('x')}`).join(', ')}${f.profile ? ', dynamic batch' : ', static shapes'})`];
+  if (f.profile) lines.push(`  shapes for trtexec: --minShapes=${f.profile.min} --optShapes=${f.profile.opt} --maxShapes=${f.profile.max}`);
+  lines.push(t.built ? `built ${t.engine} with: ${t.command}` : `NO PLAN WAS BUILT (trtexec is not on PATH). To build ${t.engine}, run where TensorRT is installed:\n  ${t.command}`);
+  return lines.join('\n');
 }
 
 export function renderVerify(v: VerifyReport): string {

@@ -22,6 +22,10 @@ export interface ConvertArgs extends VerifyArgs {
   arch?: string;
   opset?: number;
   entry?: string;
+  'dynamic-batch': boolean;
+  'max-batch': number;
+  'timing-cache'?: string;
+  trtexec?: string;
 }
 
 export function convertCommand(y: Argv): Argv<ConvertArgs> {
@@ -38,6 +42,10 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
       scheme: { type: 'string', choices: [...SCHEME_NAMES], describe: 'checkpoints: key naming scheme (detected by default)' },
       arch: { type: 'string', describe: 'checkpoints: published architecture the weights must match, e.g. RepVGG-A0' },
       opset: { type: 'number', describe: 'checkpoint → ONNX: opset of the graph (default 13)' },
+      'dynamic-batch': { type: 'boolean', default: false, describe: 'TensorRT output: keep the batch dim dynamic (prints the --minShapes/--optShapes/--maxShapes)' },
+      'max-batch': { type: 'number', default: 32, describe: 'TensorRT output with --dynamic-batch: largest batch of the profile' },
+      'timing-cache': { type: 'string', describe: 'TensorRT output: trtexec --timingCacheFile' },
+      trtexec: { type: 'string', describe: 'TensorRT output: path of trtexec (default: looked up on PATH)' },
       entry: { type: 'string', describe: ".pth: top-level entry holding the weights (default: the state dict itself, else 'ema', 'state_dict', 'model', …)" },
       ...verifyFlags,
     }) as unknown as Argv<ConvertArgs>;
@@ -58,6 +66,10 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
       arch: a.arch,
       opset: a.opset,
       entry: a.entry,
+      dynamicBatch: a['dynamic-batch'],
+      maxBatch: a['max-batch'],
+      timingCache: a['timing-cache'],
+      trtexec: a.trtexec,
       inputShape: checkpointInputShape(verifyOptions.inputShapes),
       onEvent: progressPrinter(out),
     });
@@ -88,6 +100,7 @@ function convertJson(res: ConversionCheckFailed['result'], ok: boolean) {
     checkpoint: res.checkpoint,
     architecture: res.architecture?.name,
     fp16: res.fp16,
+    trt: res.trt ?? null,
     verify: res.verify ?? null,
     verifySkipped: res.verifySkipped,
     bytesWritten: res.bytesWritten,

@@ -58,6 +58,11 @@ export function newOnnxModel(graph: Graph, o: NewModelOptions): OnnxModel {
   const ioInfo = new Map<string, Part>();
   for (const s of o.inputs) ioInfo.set(s.name, new Message().bytesField(GraphField.input, valueInfo(s)));
   for (const s of o.outputs) ioInfo.set(s.name, new Message().bytesField(GraphField.output, valueInfo(s)));
+  // The graph's values carry the same types, as they would when read from a file.
+  for (const s of [...o.inputs, ...o.outputs]) {
+    const v = graph.value(s.name);
+    if (v) v.type = { elemType: s.elemType, dims: s.dims };
+  }
   const marker = (no: number): RawField => ({ no, part: new Uint8Array(0) });
   const graphFields: RawField[] = [
     marker(GraphField.node),
