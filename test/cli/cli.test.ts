@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { caseDir, tempDir } from '../helpers/fixtures';
 import { rawInitializers } from '../verify/helpers/onnx-initializers';
+import { webgpuTest } from '../helpers/webgpu';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'repvgg-convert.js');
 
@@ -120,5 +121,20 @@ describe('repvgg-convert CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/merge-branches at Add .*: /);
     expect(r.stderr).toMatch(/verify: skipped/);
+  });
+});
+
+describe('verify on the GPU', () => {
+  const gpuTest = webgpuTest();
+  gpuTest('--ep webgpu --compare-eps names the provider and passes every combination', () => {
+    const r = cli('verify', train, deployRef, '--ep', 'webgpu', '--compare-eps', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.ep).toBe('webgpu');
+    expect(j.device.name).toBeTruthy();
+    expect(j.comparisons.map((c: { label: string; report: { ok: boolean } }) => [c.label, c.report.ok])).toEqual([
+      ['deploy on cpu vs train on cpu', true],
+      ['train on webgpu vs train on cpu', true],
+    ]);
   });
 });
