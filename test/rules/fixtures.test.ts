@@ -38,7 +38,7 @@ describe.each(ONNX_CASES)('fixture %s', (c) => {
     const special = LEFT_ALONE[c];
     if (special) {
       for (const [op, n] of Object.entries(special.ops)) expect(got.ops[op]).toBe(n);
-      expect(res.reparam.refusals.some((f) => special.reason.test(f.reason))).toBe(true);
+      expect(res.reparam!.refusals.some((f) => special.reason.test(f.reason))).toBe(true);
     } else {
       expect(got.ops).toEqual(signature(path.join(caseDir(c), 'deploy_ref.onnx')).ops);
       expect(got.ops).toEqual(meta(c).expect_ops);
@@ -57,7 +57,7 @@ test('the ResNet residual of the detection graph stays, with a reason', async ()
   const dir = tempDir();
   const res = await convert(path.join(caseDir('detect-bn'), 'train.onnx'), path.join(dir, 'd.onnx'), { verify: false });
   fs.rmSync(dir, { recursive: true, force: true });
-  expect(res.reparam.opsAfter.Add).toBe(1);
-  expect(res.reparam.refusals.map((r) => r.reason).join('\n')).toMatch(/no summand is a Conv|not linear/);
-  expect(res.reparam.merged['Conv+BN fold']).toBeGreaterThanOrEqual(3);
+  expect(res.reparam!.opsAfter.Add).toBe(1);
+  expect(res.reparam!.refusals.map((r) => r.reason).join('\n')).toMatch(/no summand is a Conv|not linear/);
+  expect(res.reparam!.merged['Conv+BN fold']).toBeGreaterThanOrEqual(3);
 });
