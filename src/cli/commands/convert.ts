@@ -53,6 +53,7 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
 
 export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
   const verifyOptions = verifyOptionsFrom(a);
+  const progress = progressPrinter(out);
   try {
     const res = await convert(a.input, a.output, {
       to: a.to as OutputFormat | undefined,
@@ -71,12 +72,14 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
       timingCache: a['timing-cache'],
       trtexec: a.trtexec,
       inputShape: checkpointInputShape(verifyOptions.inputShapes),
-      onEvent: progressPrinter(out),
+      onEvent: progress,
     });
+    progress.stop();
     if (out.json) out.report(convertJson(res, true));
     out.say(renderConvert(res, out.verbose));
     return 0;
   } catch (e) {
+    progress.stop();
     if (e instanceof ConversionCheckFailed) {
       if (out.json) out.report(convertJson(e.result, false));
       out.shout(renderConvert(e.result, out.verbose));

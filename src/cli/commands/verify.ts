@@ -25,7 +25,13 @@ export function verifyCommand(y: Argv): Argv<VerifyCommandArgs> {
 
 export async function runVerify(a: VerifyCommandArgs, out: Output): Promise<number> {
   const emit = progressPrinter(out);
-  const report = await verify(a.reference, a.candidate, { ...verifyOptionsFrom(a), compareEps: a['compare-eps'], onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) });
+  emit({ type: 'phase-start', phase: 'verify' });
+  let report;
+  try {
+    report = await verify(a.reference, a.candidate, { ...verifyOptionsFrom(a), compareEps: a['compare-eps'], onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) });
+  } finally {
+    emit.stop();
+  }
   if (out.json) out.report(report);
   const text = [renderVerify(report), ...(report.comparisons ?? []).map((c) => `${c.label}:\n${renderVerify(c.report)}`)].join('\n\n');
   if (report.ok) out.say(text);
