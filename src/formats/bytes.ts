@@ -23,6 +23,7 @@ export class BufferSource implements ByteSource {
 }
 
 const WINDOW = 1 << 20;
+const KEEP_AS_VIEW = 64;
 
 export class FileSource implements ByteSource {
   readonly length: number;
@@ -38,14 +39,17 @@ export class FileSource implements ByteSource {
   /** Returns a plain Uint8Array (not a Buffer), so `.slice()` copies as callers expect. */
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
-    if (offset >= this.windowStart && offset + length <= this.windowStart + this.window.length) {
-      return view(this.window, offset - this.windowStart, length);
-    }
     if (length > WINDOW / 4) return view(this.readFresh(offset, length), 0, length);
-    // Windows start on an 8-byte boundary of the file, so aligned data gives aligned views.
-    this.windowStart = offset - (offset % 8);
-    this.window = this.readFresh(this.windowStart, Math.min(WINDOW, this.length - this.windowStart));
-    return view(this.window, offset - this.windowStart, length);
+    if (!(offset >= this.windowStart && offset + length <= this.windowStart + this.window.length)) {
+      // Windows start on an 8-byte boundary of the file, so aligned data gives aligned views.
+      this.windowStart = offset - (offset % 8);
+      this.window = this.readFresh(this.windowStart, Math.min(WINDOW, this.length - this.windowStart));
+    }
+    const at = offset - this.windowStart;
+    // Tensor-sized reads are copied: a caller keeping a 3 KB BN vector would otherwise pin a 1 MiB
+    // window (a B3 model pinned 50 MB that way). Protobuf tags, varints and names stay views.
+    const v = view(this.window, at, length);
+    return length > KEEP_AS_VIEW ? v.slice() : v;
   }
 
   private readFresh(offset: number, length: number): Buffer {

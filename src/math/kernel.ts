@@ -132,31 +132,122 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
   const per = ipg * kh * kw;
   const weight = new Float32Array(channelsOut * per);
   const bias = new Float32Array(channelsOut);
-  const acc = new Float64Array(per);
+  const full = branches.flatMap((b, j) => (b.kind === 'conv' && b.kernel.shape[2] === kh && b.kernel.shape[3] === kw ? [j] : []));
+  if (full.length === 1) mergeOverFullKernel(branches, scales, full[0], weight, { ipg, kh, kw, channelsOut });
+  else mergeGeneral(branches, scales, weight, { ipg, kh, kw, channelsOut });
   for (let c = 0; c < channelsOut; c++) {
-    acc.fill(0);
     let b0 = 0;
-    branches.forEach((b, j) => {
+    for (let j = 0; j < branches.length; j++) {
+      const b = branches[j];
       const s = scales[j] ? scales[j]![c] : 1;
-      if (b.kind === 'conv') {
-        const [, , h, w] = b.kernel.shape;
-        const dy = (kh - h) / 2;
-        const dx = (kw - w) / 2;
-        const src = b.kernel.weight;
-        const base = c * ipg * h * w;
-        for (let i = 0; i < ipg; i++) {
-          for (let y = 0; y < h; y++) {
-            for (let x = 0; x < w; x++) acc[(i * kh + y + dy) * kw + x + dx] += src[base + (i * h + y) * w + x] * s;
-          }
-        }
-        b0 += b.bn ? b.bn.beta[c] + (b.kernel.bias[c] - b.bn.mean[c]) * s : b.kernel.bias[c];
-      } else {
-        acc[((c % ipg) * kh + (kh - 1) / 2) * kw + (kw - 1) / 2] += s;
-        if (b.kind === 'bn') b0 += b.bn.beta[c] - b.bn.mean[c] * s;
-      }
-    });
-    weight.set(acc, c * per);
+      if (b.kind === 'conv') b0 += b.bn ? b.bn.beta[c] + (b.kernel.bias[c] - b.bn.mean[c]) * s : b.kernel.bias[c];
+      else if (b.kind === 'bn') b0 += b.bn.beta[c] - b.bn.mean[c] * s;
+    }
     bias[c] = b0;
   }
   return { shape: [channelsOut, ipg, kh, kw], weight, bias };
+}
+
+interface MergeGeometry {
+  readonly ipg: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly channelsOut: number;
+}
+
+type Scales = readonly (Float64Array | undefined)[];
+
+/** Where tap `t` of a kh x kw kernel falls in a centred h x w one (per input channel), or -1. */
+function tapIn(t: number, g: MergeGeometry, h: number, w: number): number {
+  const i = Math.floor(t / (g.kh * g.kw));
+  const y = Math.floor((t % (g.kh * g.kw)) / g.kw) - (g.kh - h) / 2;
+  const x = (t % g.kw) - (g.kw - w) / 2;
+  return y >= 0 && y < h && x >= 0 && x < w ? (i * h + y) * w + x : -1;
+}
+
+/**
+ * The usual block (one full-size kernel beside smaller ones and identities): most taps have a single
+ * term, written straight from the full kernel; only taps the other branches touch are summed, in branch
+ * order in float64 as the general path does, so both give the same bits.
+ */
+function mergeOverFullKernel(branches: readonly Branch[], scales: Scales, primary: number, weight: Float32Array, g: MergeGeometry): void {
+  const { ipg, kh, kw, channelsOut } = g;
+  const per = ipg * kh * kw;
+  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
+  const mask = new Uint8Array(per);
+  for (let j = 0; j < branches.length; j++) {
+    const b = branches[j];
+    if (j === primary) continue;
+    if (b.kind === 'conv') {
+      for (let t = 0; t < per; t++) if (tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3]) >= 0) mask[t] = 1;
+    } else {
+      for (let i = 0; i < ipg; i++) mask[i * kh * kw + centre] = 1;
+    }
+  }
+  const list: number[] = [];
+  mask.forEach((m, t) => m && list.push(t));
+  const touched = Int32Array.from(list);
+  // Per branch, the tap of each touched position inside that branch's own kernel (-1: outside it).
+  const taps = branches.map((b) => (b.kind === 'conv' ? Int32Array.from(touched, (t) => tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3])) : undefined));
+  const perBranch = branches.map((b) => (b.kind === 'conv' ? ipg * b.kernel.shape[2] * b.kernel.shape[3] : 0));
+  // Position in `touched` of each input channel's centre tap, where an identity adds its 1.
+  const centreAt = new Int32Array(ipg).fill(-1);
+  touched.forEach((t, k) => {
+    if (t % (kh * kw) === centre) centreAt[Math.floor(t / (kh * kw))] = k;
+  });
+  const acc = new Float64Array(touched.length);
+  const src = (branches[primary] as Extract<Branch, { kind: 'conv' }>).kernel.weight;
+  const ps = scales[primary];
+  for (let c = 0; c < channelsOut; c++) {
+    const base = c * per;
+    const s = ps ? ps[c] : 1;
+    // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
+    for (let t = 0; t < per; t++) weight[base + t] = src[base + t] * s + 0;
+    acc.fill(0);
+    for (let j = 0; j < branches.length; j++) {
+      const b = branches[j];
+      const sj = scales[j] ? scales[j]![c] : 1;
+      if (b.kind === 'conv') {
+        const w = b.kernel.weight;
+        const tj = taps[j]!;
+        const off = c * perBranch[j];
+        for (let k = 0; k < tj.length; k++) if (tj[k] >= 0) acc[k] += w[off + tj[k]] * sj;
+      } else {
+        acc[centreAt[c % ipg]] += sj;
+      }
+    }
+    for (let k = 0; k < touched.length; k++) weight[base + touched[k]] = acc[k];
+  }
+}
+
+/** Any mix of kernel sizes: one output channel at a time in a float64 scratch. */
+function mergeGeneral(branches: readonly Branch[], scales: Scales, weight: Float32Array, g: MergeGeometry): void {
+  const { ipg, kh, kw, channelsOut } = g;
+  const per = ipg * kh * kw;
+  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
+  const acc = new Float64Array(per);
+  for (let c = 0; c < channelsOut; c++) {
+    acc.fill(0);
+    for (let j = 0; j < branches.length; j++) {
+      const b = branches[j];
+      const s = scales[j] ? scales[j]![c] : 1;
+      if (b.kind === 'conv') {
+        const [, , h, w] = b.kernel.shape;
+        const src = b.kernel.weight;
+        const dy = (kh - h) / 2;
+        const dx = (kw - w) / 2;
+        const base = c * ipg * h * w;
+        for (let i = 0; i < ipg; i++) {
+          for (let y = 0; y < h; y++) {
+            const row = (i * kh + y + dy) * kw + dx;
+            const from = base + (i * h + y) * w;
+            for (let x = 0; x < w; x++) acc[row + x] += src[from + x] * s;
+          }
+        }
+      } else {
+        acc[(c % ipg) * kh * kw + centre] += s;
+      }
+    }
+    weight.set(acc, c * per);
+  }
 }
