@@ -17,10 +17,16 @@ export interface StagedFile<T> {
 
 const staged = new Set<string>();
 
-/** Removes staged files of this process (for signal handlers). */
+/** Removes staged files (and staging folders) of this process (for signal handlers). */
 export function removeStagedFiles(): void {
-  for (const f of staged) fs.rmSync(f, { force: true });
+  for (const f of staged) fs.rmSync(f, { force: true, recursive: true });
   staged.clear();
+}
+
+/** Registers a staging file or folder made elsewhere for removeStagedFiles; returns its release. */
+export function trackStaged(p: string): () => void {
+  staged.add(p);
+  return () => staged.delete(p);
 }
 
 export function stageFile<T>(target: string, write: (sink: FileSink) => T): StagedFile<T> {

@@ -1,27 +1,36 @@
 // Graph IR → ONNX bytes. Untouched messages are copied from the input as they were; only nodes whose
 // links changed, new nodes and new initializers are encoded. The output is streamed front to back.
+import * as fs from 'fs';
 import { Attribute } from '../../ir/attribute';
-import { Node, Value } from '../../ir/graph';
+import { Initializer, Node, Value } from '../../ir/graph';
+import { UserError } from '../../errors';
 import { StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
 import { Message, Part, leaves } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
+import { samePath } from '../detect';
+import { ExternalLayout, PROTOBUF_LIMIT, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
 import { OnnxModel } from './read';
 import { encodeTensorProto } from './tensor-proto';
 
-export function encodeModel(model: OnnxModel): Message {
+export interface EncodeOptions {
+  /** Encodes an initializer's TensorProto another way (external data); undefined keeps the default. */
+  readonly initializer?: (name: string, init: Initializer) => Message | undefined;
+}
+
+export function encodeModel(model: OnnxModel, options: EncodeOptions = {}): Message {
   const m = new Message();
   let graphDone = false;
   for (const f of model.modelFields) {
     if (f.no === ModelField.graph) {
-      if (!graphDone) m.bytesField(ModelField.graph, encodeGraph(model));
+      if (!graphDone) m.bytesField(ModelField.graph, encodeGraph(model, options));
       graphDone = true;
     } else m.add(f.part);
   }
   return m;
 }
 
-export function encodeGraph(model: OnnxModel): Message {
+export function encodeGraph(model: OnnxModel, options: EncodeOptions = {}): Message {
   const g = model.graph;
   const m = new Message();
   const done = new Set<number>();
@@ -33,7 +42,9 @@ export function encodeGraph(model: OnnxModel): Message {
   const emitInits = () =>
     g.initializers().forEach((v) => {
       const init = v.initializer!;
-      if (init.raw) m.add(init.raw);
+      const custom = options.initializer?.(v.name, init);
+      if (custom) m.bytesField(GraphField.initializer, custom);
+      else if (init.raw) m.add(init.raw);
       else m.bytesField(GraphField.initializer, encodeTensorProto(v.name, init.tensor, init.keep));
     });
   const emitIo = (no: number, values: readonly Value[]) =>
@@ -156,20 +167,68 @@ export function streamParts(root: Part, sink: FileSink): void {
 
 export interface WriteResult {
   readonly path: string;
+  /** Bytes written, the data file's included. */
   readonly bytes: number;
+  /** Set when tensors went to a data file beside the model. */
+  readonly externalData?: { readonly path: string; readonly bytes: number; readonly tensors: number };
 }
 
-/** Writes the model to a staged file beside `target`; the caller commits (or aborts) it. */
-export function stageOnnx(target: string, model: OnnxModel): StagedFile<WriteResult> {
-  const msg = encodeModel(model);
-  return stageFile(target, (sink) => {
-    streamParts(msg, sink);
-    return { path: target, bytes: sink.written };
-  });
+export interface WriteOnnxOptions {
+  /**
+   * Put tensors of 1 KiB and more in "<model>.data" beside the model. Default: only when the model would
+   * pass protobuf's 2 GiB limit otherwise; false refuses such a model instead.
+   */
+  readonly externalData?: boolean;
 }
 
-export function writeOnnx(target: string, model: OnnxModel): WriteResult {
-  const s = stageOnnx(target, model);
+/** Writes the model to a staged file beside `target` (with its data file, if any); the caller commits (or aborts) it. */
+export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): StagedFile<WriteResult> {
+  const inline = encodeModel(model);
+  if (!useExternalData(options.externalData, inline.size)) {
+    if (inline.size > PROTOBUF_LIMIT) {
+      throw new UserError(`${target} would be ${inline.size} bytes, past protobuf's 2 GiB limit for one model file`, {
+        code: 'BAD_USAGE',
+        hint: 'write it with external data (the default for models this large)',
+      });
+    }
+    return stageFile(target, (sink) => {
+      streamParts(inline, sink);
+      return { path: target, bytes: sink.written };
+    });
+  }
+  refuseOverwritingInputs(target, model);
+  const layout = new ExternalLayout(dataFileName(target));
+  const msg = encodeModel(model, { initializer: layout.initializer });
+  return stageModelWithData(
+    target,
+    (sink) => {
+      streamParts(layout.data(), sink);
+      return sink.written;
+    },
+    (dataBytes) => (sink) => {
+      streamParts(msg, sink);
+      return { path: target, bytes: sink.written + dataBytes, externalData: { path: dataFilePath(target), bytes: dataBytes, tensors: layout.entries.length } };
+    },
+  );
+}
+
+/** The data file replaces whatever has its name: never a file this model is read from. */
+function refuseOverwritingInputs(target: string, model: OnnxModel): void {
+  const data = dataFilePath(target);
+  const sources = new Set([model.source.name]);
+  for (const v of model.graph.initializers()) {
+    const d = v.initializer!.tensor.data;
+    if (d.kind === 'range') sources.add(d.range.source.name);
+  }
+  for (const s of sources) {
+    if (s && fs.existsSync(s) && samePath(s, data)) {
+      throw new UserError(`writing ${target} would replace ${data}, which the model being written reads from`, { code: 'BAD_USAGE', hint: 'write the output to another name or folder' });
+    }
+  }
+}
+
+export function writeOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): WriteResult {
+  const s = stageOnnx(target, model, options);
   s.commit();
   return s.result;
 }

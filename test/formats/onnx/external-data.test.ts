@@ -1,0 +1,233 @@
+// External data: models written with their tensors in "<model>.data" read back equal, run the same in
+// onnxruntime, verify while staged and commit as a pair; models whose tensors sit in several files read.
+import * as fs from 'fs';
+import * as path from 'path';
+import { convert } from '../../../src/api/convert';
+import { UserError } from '../../../src/errors';
+import { removeStagedFiles } from '../../../src/formats/atomic-file';
+import { EXTERNAL_ALIGNMENT, INLINE_BELOW, PROTOBUF_LIMIT, externalTensorProto, useExternalData } from '../../../src/formats/onnx/external-data';
+import { OnnxModel, readOnnx } from '../../../src/formats/onnx/read';
+import { encodeModel, stageOnnx, streamParts, writeOnnx } from '../../../src/formats/onnx/write';
+import { writeFileAtomic } from '../../../src/formats/atomic-file';
+import { reparameterize } from '../../../src/rules/pipeline';
+import { byteLength, tensorBytes } from '../../../src/tensor';
+import { verifyModels } from '../../../src/verify';
+import { caseDir, reference, relError, runModel, tempDir } from '../../helpers/fixtures';
+
+const CASE = 'repvgg-bn';
+const train = path.join(caseDir(CASE), 'train.onnx');
+
+function deployModel(): OnnxModel {
+  const m = readOnnx(train);
+  reparameterize(m.graph);
+  return m;
+}
+
+/** name → bytes of every initializer. */
+function weights(file: string): Map<string, Uint8Array> {
+  const m = readOnnx(file);
+  try {
+    return new Map(m.graph.initializers().map((v) => [v.name, Uint8Array.from(tensorBytes(v.initializer!.tensor))]));
+  } finally {
+    m.close();
+  }
+}
+
+/** Where each initializer's bytes live: file base name and offset (undefined: inline). */
+function placement(file: string): Map<string, { file: string; offset: number; length: number } | undefined> {
+  const m = readOnnx(file);
+  try {
+    return new Map(
+      m.graph.initializers().map((v) => {
+        const d = v.initializer!.tensor.data;
+        const external = d.kind === 'range' && d.range.source !== m.source;
+        return [v.name, external ? { file: path.basename(d.range.source.name), offset: d.range.offset, length: d.range.length } : undefined];
+      }),
+    );
+  } finally {
+    m.close();
+  }
+}
+
+test('a model written with external data reads back equal, at 4096-aligned offsets, and runs the same', async () => {
+  const dir = tempDir();
+  const inline = path.join(dir, 'inline.onnx');
+  const external = path.join(dir, 'deploy.onnx');
+  const a = deployModel();
+  const b = deployModel();
+  try {
+    writeOnnx(inline, a);
+    const r = writeOnnx(external, b, { externalData: true });
+    expect(r.externalData).toEqual({ path: path.join(dir, 'deploy.onnx.data'), bytes: fs.statSync(path.join(dir, 'deploy.onnx.data')).size, tensors: expect.any(Number) });
+    expect(r.bytes).toBe(fs.statSync(external).size + r.externalData!.bytes);
+  } finally {
+    a.close();
+    b.close();
+  }
+  expect(fs.readdirSync(dir).sort()).toEqual(['deploy.onnx', 'deploy.onnx.data', 'inline.onnx']);
+  expect(weights(external)).toEqual(weights(inline));
+
+  const where = placement(external);
+  const sizes = weights(inline);
+  let outside = 0;
+  for (const [name, at] of where) {
+    if (sizes.get(name)!.length < INLINE_BELOW) expect(at).toBeUndefined();
+    else {
+      expect(at).toEqual({ file: 'deploy.onnx.data', offset: expect.any(Number), length: sizes.get(name)!.length });
+      expect(at!.offset % EXTERNAL_ALIGNMENT).toBe(0);
+      outside++;
+    }
+  }
+  expect(outside).toBeGreaterThan(4);
+  expect(fs.statSync(external).size).toBeLessThan(fs.statSync(inline).size / 2);
+
+  const want = await runModel(inline, CASE);
+  const got = await runModel(external, CASE);
+  expect(got.output).toEqual(want.output);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a staged model and its data verify from the staging folder and commit together', async () => {
+  const dir = tempDir();
+  const out = path.join(dir, 'deploy.onnx');
+  // An older pair under the same names is replaced only on commit.
+  fs.writeFileSync(out, 'old model');
+  fs.writeFileSync(`${out}.data`, 'old data');
+  const m = deployModel();
+  try {
+    const staged = stageOnnx(out, m, { externalData: true });
+    expect(path.basename(staged.tmp)).toBe('deploy.onnx');
+    expect(path.dirname(staged.tmp)).not.toBe(dir);
+    expect(fs.existsSync(path.join(path.dirname(staged.tmp), 'deploy.onnx.data'))).toBe(true);
+    expect(fs.readFileSync(`${out}.data`, 'utf8')).toBe('old data');
+    const report = await verifyModels(train, staged.tmp);
+    expect(report.ok).toBe(true);
+    staged.commit();
+  } finally {
+    m.close();
+  }
+  expect(fs.readdirSync(dir).sort()).toEqual(['deploy.onnx', 'deploy.onnx.data']);
+  expect(relError((await runModel(out, CASE)).output, reference(CASE, 'output').data)).toBeLessThan(1e-4);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('abort, a failing tensor and a signal leave no staging folder behind', () => {
+  const dir = tempDir();
+  const out = path.join(dir, 'deploy.onnx');
+  const m = deployModel();
+  try {
+    stageOnnx(out, m, { externalData: true }).abort();
+    expect(fs.readdirSync(dir)).toEqual([]);
+
+    const staged = stageOnnx(out, m, { externalData: true });
+    expect(fs.readdirSync(dir)).toHaveLength(1);
+    removeStagedFiles();
+    expect(fs.existsSync(staged.tmp)).toBe(false);
+    expect(fs.readdirSync(dir)).toEqual([]);
+
+    // A merged weight that fails while the data file is written.
+    const v = m.graph.initializers().find((x) => byteLength(x.initializer!.tensor) >= INLINE_BELOW)!;
+    const t = v.initializer!.tensor;
+    m.graph.replaceInitializer(v, { tensor: { ...t, data: { kind: 'lazy', compute: () => { throw new UserError('bad weight'); } } } });
+    expect(() => stageOnnx(out, m, { externalData: true })).toThrow('bad weight');
+    expect(fs.readdirSync(dir)).toEqual([]);
+  } finally {
+    m.close();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('external data is used when asked, or when the model would pass 2 GiB; refused past it when turned off', () => {
+  expect(useExternalData(undefined, 1000)).toBe(false);
+  expect(useExternalData(undefined, PROTOBUF_LIMIT)).toBe(false);
+  expect(useExternalData(undefined, PROTOBUF_LIMIT + 1)).toBe(true);
+  expect(useExternalData(true, 1000)).toBe(true);
+  expect(useExternalData(false, PROTOBUF_LIMIT + 1)).toBe(false);
+
+  // A 2.2 GB weight that is never computed: the sizes alone decide.
+  const dir = tempDir();
+  const m = deployModel();
+  try {
+    const v = m.graph.initializers().find((x) => byteLength(x.initializer!.tensor) >= INLINE_BELOW)!;
+    const huge = { dtype: 'float32' as const, shape: [550_000_000], data: { kind: 'lazy' as const, compute: (): Uint8Array => { throw new Error('not computed'); } } };
+    m.graph.replaceInitializer(v, { tensor: huge });
+    const e = (() => {
+      try {
+        stageOnnx(path.join(dir, 'big.onnx'), m, { externalData: false });
+      } catch (err) {
+        return err as UserError;
+      }
+      throw new Error('expected a refusal');
+    })();
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.message).toMatch(/past protobuf's 2 GiB limit/);
+    // By default it goes external, and computing the tensor is the first thing that happens.
+    expect(() => stageOnnx(path.join(dir, 'big.onnx'), m)).toThrow('not computed');
+  } finally {
+    m.close();
+  }
+  expect(fs.readdirSync(dir)).toEqual([]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the data file never replaces a file the model reads from', () => {
+  const dir = tempDir();
+  const m = deployModel();
+  try {
+    writeOnnx(path.join(dir, 'a.onnx'), m, { externalData: true });
+  } finally {
+    m.close();
+  }
+  // a.onnx reads a.onnx.data; writing "a.onnx" elsewhere is fine, but a model named so that its data file is a.onnx.data is not.
+  const a = readOnnx(path.join(dir, 'a.onnx'));
+  try {
+    fs.mkdirSync(path.join(dir, 'sub'));
+    expect(() => stageOnnx(path.join(dir, 'sub', 'a.onnx'), a, { externalData: true }).abort()).not.toThrow();
+    expect(() => stageOnnx(path.join(dir, 'a.onnx'), a, { externalData: true })).toThrow(/would replace .*a\.onnx\.data/);
+  } finally {
+    a.close();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a model whose tensors sit in several files, at any offsets, reads, runs and converts', async () => {
+  const dir = tempDir();
+  fs.mkdirSync(path.join(dir, 'weights'));
+  const files = ['w0.bin', 'weights/w1.bin', 'w2.bin'];
+  const bodies: Uint8Array[][] = files.map(() => [new Uint8Array(13)]); // odd offsets on purpose
+  const sizes = files.map(() => 13);
+  const m = readOnnx(train);
+  let k = 0;
+  try {
+    const msg = encodeModel(m, {
+      initializer: (name, init) => {
+        if (byteLength(init.tensor) < 64) return undefined;
+        const f = k++ % files.length;
+        const bytes = tensorBytes(init.tensor);
+        const where = { location: files[f], offset: sizes[f], length: bytes.length };
+        bodies[f].push(Uint8Array.from(bytes), new Uint8Array(7));
+        sizes[f] += bytes.length + 7;
+        return externalTensorProto(name, init, where);
+      },
+    });
+    writeFileAtomic(path.join(dir, 'split.onnx'), (sink) => streamParts(msg, sink));
+  } finally {
+    m.close();
+  }
+  files.forEach((f, i) => fs.writeFileSync(path.join(dir, f), Buffer.concat(bodies[i])));
+  expect(k).toBeGreaterThan(files.length);
+
+  const split = path.join(dir, 'split.onnx');
+  expect(weights(split)).toEqual(weights(train));
+  const used = new Set([...placement(split).values()].filter((p) => p).map((p) => p!.file));
+  expect(used).toEqual(new Set(['w0.bin', 'w1.bin', 'w2.bin']));
+  expect((await runModel(split, CASE)).output).toEqual((await runModel(train, CASE)).output);
+
+  // Converted (and verified against the split model), with and without external data out.
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  await convert(split, path.join(out, 'inline.onnx'));
+  await convert(train, path.join(out, 'reference.onnx'), { verify: false });
+  expect(weights(path.join(out, 'inline.onnx'))).toEqual(weights(path.join(out, 'reference.onnx')));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
