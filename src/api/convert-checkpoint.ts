@@ -28,6 +28,8 @@ export interface CheckpointOptions {
   readonly opset?: number;
   /** Top-level entry of a .pth to take (e.g. 'model'), instead of the automatic choice. */
   readonly entry?: string;
+  /** ONNX output: weights in a data file beside the model. */
+  readonly externalData?: boolean;
   /** A last pass over a deploy ONNX built from the weights (e.g. TensorRT shaping). */
   readonly onnxPass?: (m: OnnxModel) => void;
 }
@@ -73,7 +75,7 @@ export async function convertCheckpoint(
     'repvgg-convert.source': path.basename(input),
     ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
   };
-  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass), output);
+  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData), output);
   const staged = write.value;
   let verify: VerifyReport | undefined;
   let verifySkipped: string | undefined;
@@ -99,7 +101,7 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
-  const write = await phase(emit, 'write', () => stageOnnx(output, model), output);
+  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
   const staged = { ...write.value, result: write.value.result.bytes };
   return {
     report,
@@ -124,6 +126,7 @@ function stageOutput(
   arch: Architecture | undefined,
   build: { inputShape?: readonly number[]; opset?: number },
   onnxPass?: (m: OnnxModel) => void,
+  externalData?: boolean,
 ): StagedFile<number> {
   switch (format) {
     case 'safetensors':
@@ -135,7 +138,7 @@ function stageOutput(
     case 'onnx': {
       const model = buildDeployOnnx(arch!, tensors, build);
       onnxPass?.(model);
-      const s = stageOnnx(output, model);
+      const s = stageOnnx(output, model, { externalData });
       return { ...s, result: s.result.bytes };
     }
     default:

@@ -37,6 +37,8 @@ export interface ConvertOptions {
   readonly opset?: number;
   /** Checkpoints (.pth): the top-level entry to take, e.g. 'model'. */
   readonly entry?: string;
+  /** ONNX output: weights in one data file beside the model (always done past protobuf's 2 GiB limit). */
+  readonly externalData?: boolean;
   /** TensorRT output (`to: 'trt'` or a .plan/.engine output): keep the batch dim dynamic. */
   readonly dynamicBatch?: boolean;
   /** Largest batch of the dynamic-batch profile. Default 32. */
@@ -163,7 +165,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     for (const w of merge.value.warnings) emit({ type: 'warning', message: w });
     const fp16 = options.dtype === 'fp16' ? toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
     modelPass?.(model);
-    const write = await phase(emit, 'write', () => stageOnnx(output, model), output);
+    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;
     let verifyMs = 0;

@@ -22,6 +22,7 @@ export interface ConvertArgs extends VerifyArgs {
   arch?: string;
   opset?: number;
   entry?: string;
+  'external-data': boolean;
   'dynamic-batch': boolean;
   'max-batch': number;
   'timing-cache'?: string;
@@ -42,6 +43,7 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
       scheme: { type: 'string', choices: [...SCHEME_NAMES], describe: 'checkpoints: key naming scheme (detected by default)' },
       arch: { type: 'string', describe: 'checkpoints: published architecture the weights must match, e.g. RepVGG-A0' },
       opset: { type: 'number', describe: 'checkpoint → ONNX: opset of the graph (default 13)' },
+      'external-data': { type: 'boolean', default: false, describe: 'ONNX output: weights in one data file beside the model (automatic past 2 GiB)' },
       'dynamic-batch': { type: 'boolean', default: false, describe: 'TensorRT output: keep the batch dim dynamic (prints the --minShapes/--optShapes/--maxShapes)' },
       'max-batch': { type: 'number', default: 32, describe: 'TensorRT output with --dynamic-batch: largest batch of the profile' },
       'timing-cache': { type: 'string', describe: 'TensorRT output: trtexec --timingCacheFile' },
@@ -67,6 +69,7 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
       arch: a.arch,
       opset: a.opset,
       entry: a.entry,
+      externalData: a['external-data'],
       dynamicBatch: a['dynamic-batch'],
       maxBatch: a['max-batch'],
       timingCache: a['timing-cache'],
