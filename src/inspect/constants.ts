@@ -1,0 +1,50 @@
+// Values of the small constant tensors that decide shapes (Reshape targets, Resize scales, Pad amounts,
+// axes): initializers, Constant nodes, Identity of them, and Concat/Cast/Unsqueeze of such constants, as
+// exporters write them. Larger tensors are never read here.
+import { intAttr } from '../ir/attribute';
+import { Value } from '../ir/graph';
+import { constantTensor } from '../rules/params';
+import { Tensor, tensorBytes, toFloat32 } from '../tensor';
+import { numel } from '../dtype';
+
+/** Shape-deciding constants hold a handful of numbers; anything larger is not one. */
+const MAX_ELEMENTS = 64;
+
+/** The numbers in a small constant 0-D or 1-D tensor, or undefined when `v` is not one. */
+export function constantNumbers(v: Value | null | undefined, depth = 0): number[] | undefined {
+  if (!v || depth > 8) return undefined;
+  const t = constantTensor(v);
+  if (t) return smallValues(t);
+  const p = v.producer;
+  if (!p || p.domain !== '') return undefined;
+  if (p.opType === 'Concat' && intAttr(p.attributes, 'axis', 0) === 0) {
+    const parts = p.inputs.map((x) => constantNumbers(x, depth + 1));
+    return parts.every((x): x is number[] => !!x) ? parts.flat() : undefined;
+  }
+  if (p.opType === 'Cast' || p.opType === 'Identity' || (p.opType === 'Unsqueeze' && p.inputs.length <= 2)) return constantNumbers(p.inputs[0], depth + 1);
+  return undefined;
+}
+
+function smallValues(t: Tensor): number[] | undefined {
+  if (t.shape.length > 1 || numel(t.shape) > MAX_ELEMENTS) return undefined;
+  const n = numel(t.shape);
+  switch (t.dtype) {
+    case 'int64': {
+      const b = tensorBytes(t);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return Array.from({ length: n }, (_, i) => Number(dv.getBigInt64(8 * i, true)));
+    }
+    case 'int32': {
+      const b = tensorBytes(t);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return Array.from({ length: n }, (_, i) => dv.getInt32(4 * i, true));
+    }
+    case 'float32':
+    case 'float16':
+    case 'bfloat16':
+    case 'float64':
+      return Array.from(toFloat32(t));
+    default:
+      return undefined;
+  }
+}
