@@ -5,6 +5,7 @@ import { UserError } from '../errors';
 import { removeStagedFiles } from '../formats/atomic-file';
 import { DEFAULT_ATOL, DEFAULT_RTOL } from '../verify';
 import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
+import { InspectArgs, inspectCommand, runInspect } from './commands/inspect';
 import { VerifyCommandArgs, runVerify, verifyCommand } from './commands/verify';
 import { EXIT, classify, packageVersion } from './exit';
 import { makeOutput } from './output';
@@ -30,6 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .command<VerifyCommandArgs>('verify <reference> <candidate>', 'check that two ONNX models compute the same outputs', verifyCommand, (a) =>
       run(() => runVerify(a, makeOutput(a as Common))),
+    )
+    .command<InspectArgs>('inspect <model>', 'report a model\'s format, form, blocks, parameters and MACs, and what conversion would do; writes nothing', inspectCommand, (a) =>
+      run(() => runInspect(a, makeOutput(a as Common))),
     )
     .options({
       json: { type: 'boolean', describe: 'print one machine-readable report on stdout (human text stays on stderr)' },
