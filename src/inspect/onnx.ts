@@ -63,9 +63,11 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
     });
   const after = graphCost(graph, shapes, opset);
 
-  // deploy: conversion would change nothing. Blocks already merged are known by their names only.
+  // deploy: conversion would change nothing and no BatchNormalization is left (one that cannot fold, e.g. in
+  // training mode, marks a training-time model). Blocks already merged are known by their names only.
   const changes = Object.values(reparam.merged).reduce((a, b) => a + b, 0);
-  const form: ModelForm = changes === 0 && reparam.warnings.length === 0 ? 'deploy' : deployBlocks.length ? 'mixed' : 'train';
+  const trainingLeft = changes > 0 || (after.ops.BatchNormalization ?? 0) > 0;
+  const form: ModelForm = !trainingLeft ? 'deploy' : deployBlocks.length ? 'mixed' : 'train';
   if (changes === 0 && deployBlocks.length === 0 && blocks.length === 0) notes.push('no multi-branch blocks and nothing to fold: the model is already in deploy form, or is not a RepVGG-style model');
   if (shapes === undefined) notes.push('MACs not counted: the input shape is not fixed; give it with --input-shape');
   const uncounted = Math.max(after.uncounted.length, before.uncounted.length);

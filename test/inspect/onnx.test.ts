@@ -155,6 +155,35 @@ describe('blocks that stay', () => {
   });
 });
 
+describe('a model exported in training mode', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('BatchNormalization with training_mode=1: a warning, the blocks stay with the reason, and it is not deploy form', () => {
+    const b = builder(rng(11));
+    const branch = (k: number, tag: string) => {
+      const y = b.g.op(`/blk/${tag}`, 'Conv', [b.x, b.weight(`${tag}.w`, [4, 4, k, k])], [ints('kernel_shape', [k, k]), ints('pads', Array(4).fill(k >> 1))]);
+      const stats = ['scale', 'bias', 'mean', 'var'].map((n) => b.weight(`${tag}.${n}`, [4]));
+      const bn = b.g.graph.insertNode({
+        opType: 'BatchNormalization',
+        name: `/blk/${tag}/bn`,
+        inputs: [y, ...stats],
+        outputs: [`${tag}.y`, `${tag}.running_mean`, `${tag}.running_var`],
+        attributes: [int('training_mode', 1)],
+      });
+      return bn.outputs[0];
+    };
+    const sum = b.g.op('/blk', 'Add', [branch(3, 'dense'), branch(1, 'one')]);
+    const r = inspectModel(b.write(dir, 'train-mode.onnx', [1, 4, 8, 8], [[sum, 4]], 15));
+    expect(r.form).toBe('train');
+    expect(r.warnings).toHaveLength(2);
+    expect(r.warnings[0]).toMatch(/has training_mode=1: the model was exported in training mode/);
+    expect(r.blocks).toHaveLength(1);
+    expect(r.blocks[0]).toMatchObject({ name: 'blk', summary: '3x3 conv+bn, 1x1 conv+bn', merges: false });
+    expect(r.blocks[0].reason).toMatch(/runs in training mode \(batch statistics\); re-export the model in eval mode/);
+  });
+});
+
 describe('input shapes', () => {
   const dir = tempDir();
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

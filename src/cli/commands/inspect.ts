@@ -54,7 +54,7 @@ export function renderInspect(r: InspectReport, verbose: boolean): string {
 }
 
 function describeModel(r: InspectReport): string {
-  const form = { train: 'training form: conversion merges its branches', deploy: 'deploy form: nothing to merge or fold (already converted)', mixed: 'mixed: some blocks are already single convs, others still have branches' }[r.form];
+  const form = { train: 'training form: it still has branches or BatchNorms', deploy: 'deploy form: nothing to merge or fold (already converted)', mixed: 'mixed: some blocks are already single convs, others still have branches' }[r.form];
   const lines: string[] = [];
   if (r.onnx) {
     const o = r.onnx;
@@ -99,7 +99,7 @@ function renderBlocks(r: InspectReport): string {
 function renderFolds(r: InspectReport, verbose: boolean): string {
   const folded = r.folds.filter((f) => f.folds);
   const kept = r.folds.filter((f) => !f.folds);
-  const lines = [`Conv+BN pairs outside the blocks: ${folded.length} fold${kept.length ? `, ${kept.length} stay` : ''}`];
+  const lines = [`Conv+BN pairs outside merged blocks: ${folded.length} fold${kept.length ? `, ${kept.length} stay` : ''}`];
   const shown = verbose ? r.folds : kept;
   for (const f of shown) lines.push(`  ${f.conv}: ${f.folds ? 'folds' : `stays: ${f.reason}`}`);
   if (!verbose && folded.length) lines.push('  (--verbose lists them)');
