@@ -1,7 +1,7 @@
 // Reading Conv and BatchNormalization parameters for the rules. A parameter must be a constant
 // (initializer or Constant node), float32, and read by no node outside the match.
 import { UserError } from '../errors';
-import { floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
+import { AttributeValue, floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
 import { Graph, Node, Value } from '../ir/graph';
 import { BatchNormParams } from '../math/kernel';
 import { Tensor, toFloat32 } from '../tensor';
@@ -56,8 +56,33 @@ export interface ConvInfo {
   readonly pads: readonly [number, number, number, number];
 }
 
+/** The attributes a rule reads, each of the type ONNX defines for it: another type is a malformed model. */
+function checkAttributeTypes(node: Node, types: Readonly<Record<string, AttributeValue['type']>>): void {
+  for (const [name, type] of Object.entries(types)) {
+    const a = node.attributes.get(name)?.value;
+    if (a && a.type !== type) {
+      throw new UserError(`${node.label}: attribute ${name} is ${a.type === 'opaque' ? `of ONNX type ${a.onnxType}` : a.type}, but ONNX defines it as ${type}; the model is malformed`, {
+        hint: 'export the model again',
+      });
+    }
+  }
+}
+
+const CONV_ATTRIBUTES = { auto_pad: 'string', kernel_shape: 'ints', pads: 'ints', strides: 'ints', dilations: 'ints', group: 'int' } as const;
+const BN_ATTRIBUTES = { epsilon: 'float', momentum: 'float', training_mode: 'int', spatial: 'int' } as const;
+
+/** A node's data input and first output, which every rewrite reconnects. */
+function hasDataflow(node: Node): string | undefined {
+  if (!node.inputs[0]) return `${node.label} has no data input`;
+  if (!node.outputs[0]) return `${node.label} has no output`;
+  return undefined;
+}
+
 export function convInfo(node: Node, inside: ReadonlySet<Node>): Check<ConvInfo> {
   if (node.opType !== 'Conv' || node.domain !== '') return refuse(`${node.label} is not an ONNX Conv`);
+  const missing = hasDataflow(node);
+  if (missing) return refuse(missing);
+  checkAttributeTypes(node, CONV_ATTRIBUTES);
   const w = param(node.inputs[1], `${node.label}: weight`, inside);
   if (!w.ok) return w;
   const shape = w.plan.tensor.shape;
@@ -104,6 +129,9 @@ export interface BnInfo {
 /** BN parameters, read now (they are small). NaN, Inf or a negative variance is bad input, not a refusal. */
 export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { defaultEpsilon?: number }): Check<BnInfo> {
   if (node.opType !== 'BatchNormalization' || node.domain !== '') return refuse(`${node.label} is not an ONNX BatchNormalization`);
+  const missing = hasDataflow(node);
+  if (missing) return refuse(missing);
+  checkAttributeTypes(node, BN_ATTRIBUTES);
   if (intAttr(node.attributes, 'training_mode', 0) !== 0) return refuse(`${node.label} runs in training mode (batch statistics); re-export the model in eval mode`);
   const extra = node.outputs.slice(1).find((o) => o.uses.length > 0 || node.graph?.isGraphOutput(o));
   if (extra) return refuse(`${node.label}: its running-statistics output ${extra.name} is read`);

@@ -5,6 +5,7 @@ import { DecodeError, FormatError } from '../../errors';
 import { Attribute, AttributeValue } from '../../ir/attribute';
 import { Graph, Node, Value, ValueType } from '../../ir/graph';
 import { ByteSource, FileSource } from '../bytes';
+import { printable } from '../printable';
 import { Field, ProtoReader, Wire, fixed32ToFloat, last, toInt64 } from '../protobuf/reader';
 import { Part } from '../protobuf/writer';
 import { AttrField, AttrType, DimField, GraphField, ModelField, NodeField, OpsetField, ShapeField, TensorField, TensorTypeField, TypeField, ValueInfoField } from './fields';
@@ -97,7 +98,7 @@ function decodeGraph(r: ProtoReader, g: Field, external: ExternalFiles) {
   for (const f of fields) {
     if (f.no !== GraphField.initializer) continue;
     const t = readTensorProto(r, f.valueStart, f.end, external);
-    if (graph.value(t.name)?.initializer) throw new DecodeError(`initializer ${t.name} appears twice`, f.start);
+    if (graph.value(t.name)?.initializer) throw new DecodeError(`initializer ${printable(t.name)} appears twice`, f.start);
     const v = graph.ensureValue(t.name);
     v.initializer = { tensor: t.tensor, raw: t.external ? undefined : rangeOf(s, f), keep: t.keep };
   }
@@ -117,12 +118,14 @@ function decodeGraph(r: ProtoReader, g: Field, external: ExternalFiles) {
       }
     }
   }
-  for (const f of fields) if (f.no === GraphField.node) readNode(r, f, graph);
+  const captured = new Map<Node, readonly Value[]>();
+  for (const f of fields) if (f.no === GraphField.node) readNode(r, f, graph, captured);
+  inDataflowOrder(graph, captured, g.start);
   for (const f of fields) {
     if (f.no !== GraphField.output) continue;
     const { name, type } = readValueInfo(r, f);
     const v = graph.value(name);
-    if (!v) throw new DecodeError(`graph output ${name} is produced by no node`, f.start);
+    if (!v) throw new DecodeError(`graph output ${printable(name)} is produced by no node`, f.start);
     v.type ??= type;
     graph.addGraphOutput(v);
   }
@@ -158,7 +161,51 @@ function readValueInfo(r: ProtoReader, f: Field): { name: string; type?: ValueTy
   return { name: r.string(n), type };
 }
 
-function readNode(r: ProtoReader, f: Field, graph: Graph): void {
+/**
+ * ONNX lists nodes in dataflow order, and the rules rely on it. A graph listed out of order is sorted
+ * (stably: nodes already in order keep their places); a graph with a cycle is not a model.
+ */
+function inDataflowOrder(graph: Graph, captured: ReadonlyMap<Node, readonly Value[]>, at: number): void {
+  const nodes = graph.nodes;
+  const reads = (n: Node) => [...n.inputs, ...(captured.get(n) ?? [])].filter((v): v is Value => !!v);
+  const placed = new Set<Node>();
+  let ordered = true;
+  for (const n of nodes) {
+    if (reads(n).some((v) => v.producer && !placed.has(v.producer))) ordered = false;
+    placed.add(n);
+  }
+  if (ordered) return;
+  // Kahn's algorithm, always taking the earliest ready node.
+  const position = new Map(nodes.map((n, i) => [n, i]));
+  const waiting = new Map<Node, number>();
+  const readers = new Map<Node, Node[]>();
+  for (const n of nodes) {
+    const deps = new Set(reads(n).flatMap((v) => (v.producer ? [v.producer] : [])));
+    waiting.set(n, deps.size);
+    for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), n]);
+  }
+  const ready = nodes.filter((n) => waiting.get(n) === 0);
+  const order: Node[] = [];
+  while (ready.length) {
+    let best = 0;
+    for (let i = 1; i < ready.length; i++) if (position.get(ready[i])! < position.get(ready[best])!) best = i;
+    const n = ready.splice(best, 1)[0];
+    order.push(n);
+    for (const m of readers.get(n) ?? []) {
+      const left = waiting.get(m)! - 1;
+      waiting.set(m, left);
+      if (left === 0) ready.push(m);
+    }
+  }
+  if (order.length !== nodes.length) {
+    const done = new Set(order);
+    const stuck = nodes.filter((n) => !done.has(n)).slice(0, 3).map((n) => printable(n.label, 80));
+    throw new DecodeError(`the graph has a cycle through ${stuck.join(', ')}`, at);
+  }
+  graph.setOrder(order);
+}
+
+function readNode(r: ProtoReader, f: Field, graph: Graph, captured: Map<Node, readonly Value[]>): void {
   const s = r.source;
   const fs = r.fields(f.valueStart, f.end);
   const strings = (no: number) => fs.filter((x) => x.no === no).map((x) => r.string(x));
@@ -178,11 +225,14 @@ function readNode(r: ProtoReader, f: Field, graph: Graph): void {
   node.raw = { body: { kind: 'range', range: { source: s, offset: f.valueStart, length: f.end - f.valueStart } }, fields: fs.map((x) => ({ no: x.no, part: rangeOf(s, x) })) };
   const inputs = strings(NodeField.input).map((n) => (n === '' ? null : graph.ensureValue(n)));
   const outputs = strings(NodeField.output).map((n) => graph.ensureValue(n));
+  // Every operator of the standard domain produces at least one output.
+  if (!outputs.length && (node.domain === '' || node.domain === 'ai.onnx')) throw new DecodeError(`node ${printable(node.label, 80)} has no outputs`, f.start);
   for (const o of outputs) {
-    if (o.producer || o.initializer || graph.inputs.includes(o)) throw new DecodeError(`value ${o.name} is defined twice`, f.start);
+    if (o.producer || o.initializer || graph.inputs.includes(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);
   }
   const captures = [...captureNames].map((n) => graph.value(n)).filter((v): v is Value => !!v);
   graph.appendNode(node, inputs, outputs, captures);
+  if (captures.length) captured.set(node, captures);
 }
 
 function readAttribute(r: ProtoReader, f: Field): Attribute {
@@ -200,10 +250,15 @@ function readAttribute(r: ProtoReader, f: Field): Attribute {
       : has(AttrField.t) ? AttrType.TENSOR : has(AttrField.g) ? AttrType.GRAPH : has(AttrField.floats) ? AttrType.FLOATS
       : has(AttrField.ints) ? AttrType.INTS : has(AttrField.strings) ? AttrType.STRINGS : 0;
   }
+  // A value in a field of another type (ints under a FLOATS attribute) is a malformed model, as the ONNX checker says.
+  for (const x of fs) {
+    const held = VALUE_FIELD_TYPES.get(x.no);
+    if (held !== undefined && held !== type) throw new DecodeError(`attribute ${printable(name)} is declared ${attrTypeName(type)} but its value is in the ${attrTypeName(held)} field`, x.start);
+  }
   let value: AttributeValue;
   const need = (no: number) => {
     const x = last(fs, no);
-    if (!x) throw new DecodeError(`attribute ${name} has no value`, f.start);
+    if (!x) throw new DecodeError(`attribute ${printable(name)} has no value`, f.start);
     return x;
   };
   switch (type) {
@@ -239,6 +294,15 @@ function readAttribute(r: ProtoReader, f: Field): Attribute {
   }
   return { name, value, raw: rangeOf(s, f) };
 }
+
+/** AttributeProto value fields and the AttributeType each belongs to (onnx.proto). */
+const VALUE_FIELD_TYPES: ReadonlyMap<number, number> = new Map([
+  [AttrField.f, 1], [AttrField.i, 2], [AttrField.s, 3], [AttrField.t, 4], [AttrField.g, 5], [AttrField.floats, 6], [AttrField.ints, 7],
+  [AttrField.strings, 8], [AttrField.tensors, 9], [AttrField.graphs, 10], [22, 11], [23, 12], [14, 13], [15, 14],
+]);
+
+const ATTR_TYPE_NAMES = ['UNDEFINED', 'FLOAT', 'INT', 'STRING', 'TENSOR', 'GRAPH', 'FLOATS', 'INTS', 'STRINGS', 'TENSORS', 'GRAPHS', 'SPARSE_TENSOR', 'SPARSE_TENSORS', 'TYPE_PROTO', 'TYPE_PROTOS'];
+const attrTypeName = (t: number): string => ATTR_TYPE_NAMES[t] ?? `type ${t}`;
 
 const noExternal = {
   baseDir: '',

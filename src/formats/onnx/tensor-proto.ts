@@ -5,6 +5,7 @@ import { DType, dtypeFromOnnx, dtypeInfo, numel } from '../../dtype';
 import { DecodeError, UserError } from '../../errors';
 import { Tensor, byteLength, tensorBytes } from '../../tensor';
 import { ByteSource, FileSource } from '../bytes';
+import { printable } from '../printable';
 import { Field, ProtoReader, Wire, first, last } from '../protobuf/reader';
 import { Message, Part } from '../protobuf/writer';
 import { EntryField, TensorField } from './fields';
@@ -38,13 +39,13 @@ export function readTensorProto(r: ProtoReader, start: number, end: number, ctx:
   const typeField = last(fields, TensorField.dataType);
   const code = typeField ? Number(typeField.value) : 0;
   const info = dtypeFromOnnx(code);
-  const label = name || `tensor at byte ${start}`;
+  const label = name ? printable(name) : `tensor at byte ${start}`;
   if (!info) throw new UserError(`${label} has ONNX data type ${code}, which this tool does not handle`, { code: 'UNSUPPORTED' });
   let n: number;
   try {
     n = numel(dims);
   } catch (e) {
-    throw new DecodeError(`${label}: ${(e as Error).message}`, start);
+    throw new DecodeError(`${label}: ${printable((e as Error).message, 160)}`, start);
   }
   const want = n * info.size;
   const keep = fields.filter((f) => !DATA_FIELDS.has(f.no)).map((f): Part => ({ kind: 'range', range: { source: r.source, offset: f.start, length: f.end - f.start } }));
@@ -56,7 +57,7 @@ export function readTensorProto(r: ProtoReader, start: number, end: number, ctx:
   const raw = last(fields, TensorField.rawData);
   if (raw) {
     const len = raw.end - raw.valueStart;
-    if (len !== want) throw new DecodeError(`${label}: raw_data holds ${len} bytes, shape [${dims}] of ${info.dtype} needs ${want}`, raw.start);
+    if (len !== want) throw new DecodeError(`${label}: raw_data holds ${len} bytes, shape ${printable(`[${dims}]`, 60)} of ${info.dtype} needs ${want}`, raw.start);
     return { name, tensor: { dtype: info.dtype, shape, data: { kind: 'range', range: { source: r.source, offset: raw.valueStart, length: len } } }, keep, external: false };
   }
   return { name, tensor: typedDataTensor(r, fields, info.dtype, shape, n, label, start), keep, external: false };
@@ -74,26 +75,29 @@ function externalTensor(r: ProtoReader, fields: readonly Field[], ctx: ReadTenso
   const location = entries.get('location');
   if (!location) throw new DecodeError(`${label}: external data without a location`, fields[0]?.start ?? 0);
   if (path.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-    throw new UserError(`${label}: external data location "${location}" points outside the model's folder; refusing to read it`);
+    throw new UserError(`${label}: external data location "${printable(location)}" points outside the model's folder; refusing to read it`);
   }
   const offset = Number(entries.get('offset') ?? '0');
   const length = entries.has('length') ? Number(entries.get('length')) : want;
   if (!Number.isSafeInteger(offset) || offset < 0 || length !== want) {
-    throw new UserError(`${label}: external data offset ${entries.get('offset')} / length ${entries.get('length')} do not fit shape [${shape}] of ${dtype} (${want} bytes)`);
+    throw new UserError(`${label}: external data offset ${printable(String(entries.get('offset')), 40)} / length ${printable(String(entries.get('length')), 40)} do not fit shape [${shape}] of ${dtype} (${want} bytes)`);
   }
   const source = ctx.openExternal(location);
   if (offset + length > source.length) {
-    throw new UserError(`${label}: external data [${offset}, ${offset + length}) is past the end of ${location} (${source.length} bytes)`);
+    throw new UserError(`${label}: external data [${offset}, ${offset + length}) is past the end of ${printable(location)} (${source.length} bytes)`);
   }
   return { dtype, shape, data: { kind: 'range', range: { source, offset, length } } };
 }
 
 function typedDataTensor(r: ProtoReader, fields: readonly Field[], dtype: DType, shape: readonly number[], n: number, label: string, at: number): Tensor {
   if (n === 0) return { dtype, shape, data: { kind: 'memory', bytes: new Uint8Array(0) } };
-  const bytes = new Uint8Array(n * dtypeInfo(dtype).size);
-  const dv = new DataView(bytes.buffer);
+  let bytes = new Uint8Array(0);
+  let dv = new DataView(bytes.buffer);
+  // The values are counted before the buffer is made: dims alone must not decide an allocation.
   const count = (k: number) => {
-    if (k !== n) throw new DecodeError(`${label}: holds ${k} values, shape [${shape}] needs ${n}`, at);
+    if (k !== n) throw new DecodeError(`${label}: holds ${k} values, shape ${printable(`[${shape}]`, 60)} needs ${n}`, at);
+    bytes = new Uint8Array(n * dtypeInfo(dtype).size);
+    dv = new DataView(bytes.buffer);
   };
   if (dtype === 'float32') {
     const packed = fields.filter((f) => f.no === TensorField.floatData);
@@ -163,7 +167,7 @@ export class ExternalFiles {
       try {
         s = new FileSource(full);
       } catch (e) {
-        throw new UserError(`external data file ${full} cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
+        throw new UserError(`external data file ${printable(full)} cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
           hint: 'keep the data files next to the .onnx file, under the names the model records',
         });
       }
