@@ -5,6 +5,7 @@ import { DType, dtypeFromSafetensors, dtypeInfo, numel } from '../dtype';
 import { DecodeError, FormatError, UserError } from '../errors';
 import { Tensor, tensorFromRange } from '../tensor';
 import { FileSource } from './bytes';
+import { printable } from './printable';
 import { writeFileAtomic } from './atomic-file';
 import { FileSink } from './sink';
 import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
@@ -70,10 +71,10 @@ function parse(file: string, source: FileSource): StateDict {
   for (const e of byOffset) {
     if (e.begin !== expected) {
       const what = e.begin < expected ? 'overlaps the tensor before it' : `leaves a gap: data ends at ${expected} before it`;
-      throw new DecodeError(`tensor '${e.name}' starts at buffer offset ${e.begin}, which ${what}`, e.at);
+      throw new DecodeError(`tensor '${printable(e.name)}' starts at buffer offset ${e.begin}, which ${what}`, e.at);
     }
     if (e.end > bufferLength) {
-      throw new DecodeError(`tensor '${e.name}' ends at buffer offset ${e.end}, past the end of the file's ${bufferLength}-byte buffer`, e.at);
+      throw new DecodeError(`tensor '${printable(e.name)}' ends at buffer offset ${e.end}, past the end of the file's ${bufferLength}-byte buffer`, e.at);
     }
     expected = e.end;
   }
@@ -85,53 +86,53 @@ function parse(file: string, source: FileSource): StateDict {
   for (const e of entries) {
     tensors.set(e.name, tensorFromRange(e.dtype, e.shape, { source, offset: bufferStart + e.begin, length: e.end - e.begin }));
   }
-  return { tensors, metadata, notes: [] };
+  return { tensors, metadata, notes: [], close: () => source.close() };
 }
 
 function readMetadata(value: JsonValue, at: number): Record<string, string> {
   if (!(value instanceof JsonObject)) throw new DecodeError('__metadata__ is not an object', at);
   const pairs: Array<[string, string]> = [];
   for (const [k, v, vAt] of value.entries) {
-    if (typeof v !== 'string') throw new DecodeError(`__metadata__ value for '${k}' is not a string`, vAt);
+    if (typeof v !== 'string') throw new DecodeError(`__metadata__ value for '${printable(k)}' is not a string`, vAt);
     pairs.push([k, v]);
   }
   return Object.fromEntries(pairs); // defines own properties: a '__proto__' key stays data
 }
 
 function readEntry(name: string, value: JsonValue, at: number): HeaderEntry {
-  if (!(value instanceof JsonObject)) throw new DecodeError(`entry '${name}' is not an object`, at);
+  if (!(value instanceof JsonObject)) throw new DecodeError(`entry '${printable(name)}' is not an object`, at);
   const fields = new Map(value.entries.map(([k, v, vAt]) => [k, { v, vAt }]));
   for (const k of fields.keys()) {
-    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new DecodeError(`entry '${name}' has unknown field '${k}'`, fields.get(k)!.vAt);
+    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new DecodeError(`entry '${printable(name)}' has unknown field '${printable(k)}'`, fields.get(k)!.vAt);
   }
   const field = (k: string) => {
     const f = fields.get(k);
-    if (!f) throw new DecodeError(`entry '${name}' has no '${k}'`, at);
+    if (!f) throw new DecodeError(`entry '${printable(name)}' has no '${printable(k)}'`, at);
     return f;
   };
   const dt = field('dtype');
-  if (typeof dt.v !== 'string') throw new DecodeError(`entry '${name}': dtype is not a string`, dt.vAt);
+  if (typeof dt.v !== 'string') throw new DecodeError(`entry '${printable(name)}': dtype is not a string`, dt.vAt);
   const info = dtypeFromSafetensors(dt.v);
   if (!info) {
-    if (SPEC_ONLY_DTYPES.has(dt.v)) throw new UserError(`tensor '${name}' has dtype ${dt.v}, which is not supported`, { code: 'UNSUPPORTED' });
-    throw new DecodeError(`entry '${name}' has unknown dtype '${dt.v}'`, dt.vAt);
+    if (SPEC_ONLY_DTYPES.has(dt.v)) throw new UserError(`tensor '${printable(name)}' has dtype ${printable(dt.v, 40)}, which is not supported`, { code: 'UNSUPPORTED' });
+    throw new DecodeError(`entry '${printable(name)}' has unknown dtype '${printable(dt.v, 40)}'`, dt.vAt);
   }
   const sh = field('shape');
-  const shape = intArray(sh.v, sh.vAt, `entry '${name}': shape`);
+  const shape = intArray(sh.v, sh.vAt, `entry '${printable(name)}': shape`);
   const off = field('data_offsets');
-  const offsets = intArray(off.v, off.vAt, `entry '${name}': data_offsets`);
-  if (offsets.length !== 2) throw new DecodeError(`entry '${name}': data_offsets has ${offsets.length} numbers, not 2`, off.vAt);
+  const offsets = intArray(off.v, off.vAt, `entry '${printable(name)}': data_offsets`);
+  if (offsets.length !== 2) throw new DecodeError(`entry '${printable(name)}': data_offsets has ${offsets.length} numbers, not 2`, off.vAt);
   const [begin, end] = offsets;
-  if (end < begin) throw new DecodeError(`entry '${name}': data_offsets [${begin}, ${end}] end before they begin`, off.vAt);
+  if (end < begin) throw new DecodeError(`entry '${printable(name)}': data_offsets [${begin}, ${end}] end before they begin`, off.vAt);
   let bytes: number;
   try {
     bytes = numel(shape) * info.size;
   } catch {
-    throw new DecodeError(`entry '${name}': shape [${shape}] has more than 2^53 elements`, sh.vAt);
+    throw new DecodeError(`entry '${printable(name)}': shape ${printable(`[${shape}]`, 60)} has more than 2^53 elements`, sh.vAt);
   }
-  if (!Number.isSafeInteger(bytes)) throw new DecodeError(`entry '${name}': shape [${shape}] of ${dt.v} needs more than 2^53 bytes`, sh.vAt);
+  if (!Number.isSafeInteger(bytes)) throw new DecodeError(`entry '${printable(name)}': shape ${printable(`[${shape}]`, 60)} of ${printable(dt.v, 40)} needs more than 2^53 bytes`, sh.vAt);
   if (end - begin !== bytes) {
-    throw new DecodeError(`entry '${name}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape [${shape}] of ${dt.v} needs ${bytes}`, off.vAt);
+    throw new DecodeError(`entry '${printable(name)}': data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${printable(`[${shape}]`, 60)} of ${printable(dt.v, 40)} needs ${bytes}`, off.vAt);
   }
   return { name, dtype: info.dtype, shape, begin, end, at };
 }
@@ -141,7 +142,7 @@ function intArray(v: JsonValue, at: number, what: string): number[] {
   return v.map((x) => {
     if (!(x instanceof JsonNumber) || !/^(0|[1-9][0-9]*)$/.test(x.raw)) throw new DecodeError(`${what} holds something other than a non-negative integer`, at);
     const big = BigInt(x.raw);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError(`${what} holds ${x.raw}, past 2^53`, x.at);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError(`${what} holds ${printable(x.raw, 40)}, past 2^53`, x.at);
     return Number(big);
   });
 }
@@ -265,7 +266,7 @@ class JsonParser {
       const at = this.base + this.pos;
       if (this.b[this.pos] !== 0x22) throw this.fail('header is not valid JSON (expected a key)');
       const key = this.string();
-      if (seen.has(key)) throw new DecodeError(`header has duplicate key '${key}'`, at);
+      if (seen.has(key)) throw new DecodeError(`header has duplicate key '${printable(key)}'`, at);
       seen.add(key);
       this.ws();
       this.expect(0x3a, "':'");
@@ -331,7 +332,7 @@ class JsonParser {
     const start = this.pos;
     while (this.pos < this.b.length && /[-+0-9.eE]/.test(String.fromCharCode(this.b[this.pos]))) this.pos++;
     const raw = String.fromCharCode(...this.b.subarray(start, this.pos));
-    if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(raw)) throw new DecodeError(`header is not valid JSON (bad number '${raw}')`, this.base + start);
+    if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(raw)) throw new DecodeError(`header is not valid JSON (bad number '${printable(raw, 40)}')`, this.base + start);
     return new JsonNumber(raw, this.base + start);
   }
 }

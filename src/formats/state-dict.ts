@@ -10,6 +10,8 @@ export interface StateDict {
   readonly metadata: Readonly<Record<string, string>>;
   /** What the reader did beyond plain reading, e.g. "took the 'ema' entry", "stripped 'module.' prefix". */
   readonly notes: readonly string[];
+  /** Releases the file the tensors are read from (set by the file readers); tensors are not read afterwards. */
+  close?(): void;
 }
 
 export type TensorEntries = Iterable<readonly [string, Tensor]>;

@@ -2,6 +2,7 @@
 // stream names goes through hooks.findGlobal, which answers from an allow-list or refuses. Bounded against
 // hostile input: mark depth, object count and integer size are capped, and nothing here recurses.
 import { DecodeError } from '../../errors';
+import { printable } from '../printable';
 
 export class PyTuple {
   constructor(readonly items: readonly PyValue[]) {}
@@ -75,13 +76,13 @@ export function describe(v: PyValue): string {
   if (v === null) return 'None';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'string') return printable(JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v));
   if (v instanceof PyTuple) return `tuple of ${v.items.length}`;
   if (Array.isArray(v)) return `list of ${v.length}`;
   if (v instanceof PyDict) return `${v.pyType} of ${v.size}`;
   if (v instanceof PySet) return `${v.frozen ? 'frozenset' : 'set'} of ${v.items.length}`;
   if (v instanceof PyBytes) return `bytes of ${v.bytes.length}`;
-  if (v instanceof PyGlobal) return v.qualname;
+  if (v instanceof PyGlobal) return printable(v.qualname);
   return v.pyType;
 }
 
@@ -196,7 +197,7 @@ class Unpickler {
   }
   private textInt(s: string): number | bigint {
     const t = s.endsWith('L') ? s.slice(0, -1) : s;
-    if (!/^[-+]?[0-9]+$/.test(t) || t.length > 2 * this.maxIntBytes) throw this.fail(`bad integer '${s.slice(0, 40)}'`);
+    if (!/^[-+]?[0-9]+$/.test(t) || t.length > 2 * this.maxIntBytes) throw this.fail(`bad integer '${printable(s, 40)}'`);
     return this.int(BigInt(t));
   }
   private memoKey(k: number | bigint): number {
@@ -311,7 +312,7 @@ class Unpickler {
           break;
         case 0x46: { // FLOAT (text)
           const s = this.line();
-          if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|nan)$/i.test(s)) throw this.fail(`bad float '${s.slice(0, 40)}'`);
+          if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|nan)$/i.test(s)) throw this.fail(`bad float '${printable(s, 40)}'`);
           this.push(Number(s.replace(/^([-+]?)inf$/i, '$1Infinity').replace(/^[-+]?nan$/i, 'NaN')));
           break;
         }

@@ -4,6 +4,7 @@ import * as zlib from 'zlib';
 import { DType, dtypeInfo } from '../../dtype';
 import { DecodeError, FormatError, UserError } from '../../errors';
 import { ByteRange, ByteSource, FileSource } from '../bytes';
+import { printable } from '../printable';
 import { Tensor } from '../../tensor';
 import { StateDict, unwrapStateDict } from '../state-dict';
 import { crc32 } from './crc32';
@@ -29,7 +30,7 @@ export function readPth(file: string, options: ReadPthOptions = {}): StateDict {
   try {
     const result = load(file, dir, options, () => (data ??= new FileSource(file)));
     ok = true;
-    return result;
+    return { ...result, close: () => data?.close() };
   } catch (e) {
     if (e instanceof DecodeError) throw new FormatError(file, FORMAT, e.message, { offset: e.offset });
     throw e;
@@ -70,31 +71,32 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
 
   const small = (e: ZipEntry, limit: number): Uint8Array => readSmallEntry(dir, e, limit);
   const versionEntry = byName.get(`${root}/.data/version`) ?? byName.get(`${root}/version`);
-  if (!versionEntry) throw new DecodeError(`zip archive has no ${root}/version`, 0);
+  if (!versionEntry) throw new DecodeError(`zip archive has no ${printable(root)}/version`, 0);
   const version = Buffer.from(small(versionEntry, 64)).toString('latin1').trim();
-  if (!/^[1-9][0-9]{0,3}$/.test(version)) throw new DecodeError(`archive version '${version.slice(0, 20)}' is not a number`, versionEntry.dataOffset);
+  if (!/^[1-9][0-9]{0,3}$/.test(version)) throw new DecodeError(`archive version '${printable(version, 20)}' is not a number`, versionEntry.dataOffset);
 
   let bigEndian = false;
   const orderEntry = byName.get(`${root}/byteorder`);
   if (orderEntry) {
     const order = Buffer.from(small(orderEntry, 16)).toString('latin1');
-    if (order !== 'little' && order !== 'big') throw new DecodeError(`byteorder record says '${order}'`, orderEntry.dataOffset);
+    if (order !== 'little' && order !== 'big') throw new DecodeError(`byteorder record says '${printable(order, 20)}'`, orderEntry.dataOffset);
     bigEndian = order === 'big';
   }
 
   const hooks = torchHooks({
     file,
+    fileBytes: dir.length,
     storageRange(key: string, dtype: DType, numel: number, at: number): ByteRange {
       const e = byName.get(`${root}/data/${key}`);
-      if (!e) throw new DecodeError(`storage ${key} has no ${root}/data/${key} entry`, at);
+      if (!e) throw new DecodeError(`storage ${printable(key)} has no ${printable(`${root}/data/${key}`)} entry`, at);
       if (e.method !== 0) {
-        throw new UserError(`${file} stores storage ${key} compressed (zip method ${e.method}); only uncompressed storages are read`, {
+        throw new UserError(`${file} stores storage ${printable(key)} compressed (zip method ${e.method}); only uncompressed storages are read`, {
           code: 'UNSUPPORTED',
           hint: 're-save with torch.save, which stores storages uncompressed (or re-zip with `zip -0`)',
         });
       }
       const size = dtypeInfo(dtype).size;
-      if (e.size !== numel * size) throw new DecodeError(`storage ${key} is ${e.size} bytes but holds ${numel} ${dtype} (${numel * size} bytes)`, e.dataOffset);
+      if (e.size !== numel * size) throw new DecodeError(`storage ${printable(key)} is ${e.size} bytes but holds ${numel} ${dtype} (${numel * size} bytes)`, e.dataOffset);
       const range: ByteRange = { source: dataSource(), offset: e.dataOffset, length: e.size };
       if (!bigEndian || size === 1) return range;
       return { source: new ByteSwapSource(`${file} storage ${key}`, range, size), offset: 0, length: e.size };
@@ -130,19 +132,19 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
 
 /** A whole small entry (data.pkl, version, byteorder), inflated if needed and checked against its CRC. */
 function readSmallEntry(dir: ByteSource, e: ZipEntry, limit: number): Uint8Array {
-  if (e.size > limit) throw new DecodeError(`${e.name} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
+  if (e.size > limit) throw new DecodeError(`${printable(e.name)} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
   // deflate never grows data by more than a few bytes per 16 KiB block
-  if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${e.name} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
+  if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${printable(e.name)} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
   let bytes: Uint8Array;
   if (e.method === 0) bytes = dir.read(e.dataOffset, e.size);
   else if (e.method === 8) {
     try {
       bytes = zlib.inflateRawSync(dir.read(e.dataOffset, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
     } catch (err) {
-      throw new DecodeError(`${e.name} does not inflate (${(err as Error).message})`, e.dataOffset);
+      throw new DecodeError(`${printable(e.name)} does not inflate (${printable((err as Error).message)})`, e.dataOffset);
     }
-    if (bytes.length !== e.size) throw new DecodeError(`${e.name} inflates to ${bytes.length} bytes, not ${e.size}`, e.dataOffset);
-  } else throw new DecodeError(`${e.name} uses zip compression method ${e.method}`, e.localHeaderOffset);
-  if (crc32(bytes) !== e.crc32) throw new DecodeError(`${e.name} fails its CRC check`, e.dataOffset);
+    if (bytes.length !== e.size) throw new DecodeError(`${printable(e.name)} inflates to ${bytes.length} bytes, not ${e.size}`, e.dataOffset);
+  } else throw new DecodeError(`${printable(e.name)} uses zip compression method ${e.method}`, e.localHeaderOffset);
+  if (crc32(bytes) !== e.crc32) throw new DecodeError(`${printable(e.name)} fails its CRC check`, e.dataOffset);
   return bytes;
 }

@@ -5,6 +5,7 @@ import { DType, dtypeFromTorchStorage, dtypeInfo, numel } from '../../dtype';
 import { DecodeError, UserError } from '../../errors';
 import { Tensor, tensorFromRange } from '../../tensor';
 import { ByteRange } from '../bytes';
+import { printable } from '../printable';
 import { StridedViewSource } from './lazy-views';
 import { describe, HostValue, PyBytes, PyDict, PyGlobal, PySet, PyTuple, PyValue, UnpickleHooks } from './pickle';
 
@@ -36,6 +37,8 @@ class ParameterValue extends TensorValue {
 
 export interface TorchContext {
   readonly file: string;
+  /** Size of the checkpoint file: no tensor may hold more bytes than that (an expanded view could ask for terabytes). */
+  readonly fileBytes?: number;
   /** The bytes of storage `key` as little-endian elements of `dtype`; checks the archive entry. */
   storageRange(key: string, dtype: DType, numel: number, at: number): ByteRange;
 }
@@ -70,7 +73,7 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
     globals.set(qualname, new PyGlobal(qualname.slice(0, dot), qualname.slice(dot + 1), call, isClass));
   };
   const refuseCall = (qualname: string) => (_: readonly PyValue[], at: number): PyValue => {
-    throw new DecodeError(`data.pkl calls ${qualname} directly, which is not allowed`, at);
+    throw new DecodeError(`data.pkl calls ${printable(qualname)} directly, which is not allowed`, at);
   };
 
   const rebuildTensor = (args: readonly PyValue[], at: number, asParameter = false): TensorValue => {
@@ -95,12 +98,18 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
       let last = off;
       for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
       if (!Number.isSafeInteger(last) || last >= storage.numel) {
-        throw new DecodeError(`tensor of shape [${shape}], stride [${strides}] at offset ${off} reaches past its storage ${storage.key} of ${storage.numel} elements`, at);
+        throw new DecodeError(`tensor of shape ${printable(`[${shape}]`, 60)}, stride ${printable(`[${strides}]`, 60)} at offset ${off} reaches past its storage ${printable(storage.key)} of ${storage.numel} elements`, at);
       }
     }
 
     const size1 = dtypeInfo(storage.dtype).size;
     const contiguous = isContiguous(shape, strides);
+    if (ctx.fileBytes !== undefined && count * size1 > ctx.fileBytes) {
+      throw new UserError(
+        `${ctx.file}: a tensor of shape ${printable(`[${shape}]`, 60)}, stride ${printable(`[${strides}]`, 60)} repeats storage ${printable(storage.key)} to ${count * size1} bytes, more than the whole ${ctx.fileBytes}-byte file (at byte ${at})`,
+        { code: 'BAD_INPUT', hint: 'save expanded tensors as real copies: torch.save({k: v.contiguous() for k, v in state_dict.items()}, "weights.pth")' },
+      );
+    }
     let range: ByteRange;
     if (contiguous) {
       range = { source: storage.range.source, offset: storage.range.offset + off * size1, length: count * size1 };
@@ -143,7 +152,7 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
       throw new DecodeError('_rebuild_from_type_v2 given malformed arguments', at);
     }
     if (!func.qualname.startsWith('torch._utils._rebuild_') || !tensorTypes.includes(newType.qualname)) {
-      throw new DecodeError(`_rebuild_from_type_v2 with ${func.qualname} and ${newType.qualname} is not allowed`, at);
+      throw new DecodeError(`_rebuild_from_type_v2 with ${printable(func.qualname)} and ${printable(newType.qualname)} is not allowed`, at);
     }
     return func.call(inner.items, at);
   });
@@ -185,7 +194,7 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
       const storage = module === 'torch' ? /^(\w+)Storage$/.exec(name) : null;
       if (storage) {
         const info = dtypeFromTorchStorage(name);
-        if (!info) throw new UserError(`${ctx.file} holds a ${qualname}, a storage type that is not supported (at byte ${at})`, { code: 'UNSUPPORTED' });
+        if (!info) throw new UserError(`${ctx.file} holds a ${printable(qualname)}, a storage type that is not supported (at byte ${at})`, { code: 'UNSUPPORTED' });
         return new PyGlobal(module, name, refuseCall(qualname), true);
       }
       throw refusal(ctx.file, qualname, at);
@@ -203,7 +212,7 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
       const known = storages.get(key);
       if (known) {
         if (known.dtype !== info.dtype || known.numel !== n) {
-          throw new DecodeError(`storage ${key} is referenced as ${known.numel} ${known.dtype} and as ${n} ${info.dtype}`, at);
+          throw new DecodeError(`storage ${printable(key)} is referenced as ${known.numel} ${known.dtype} and as ${n} ${info.dtype}`, at);
         }
         return known;
       }
@@ -217,7 +226,7 @@ export function torchHooks(ctx: TorchContext): UnpickleHooks {
 function refusal(file: string, qualname: string, at: number): UserError {
   const runsCode = ['builtins.', '__builtin__.', 'os.', 'posix.', 'nt.', 'subprocess.', 'sys.', 'runpy.', 'importlib.'].some((p) => qualname.startsWith(p));
   return new UserError(
-    `${file} refers to ${qualname} (at byte ${at}), which a weights-only checkpoint may not contain; refused without running anything`,
+    `${file} refers to ${printable(qualname)} (at byte ${at}), which a weights-only checkpoint may not contain; refused without running anything`,
     {
       code: 'BAD_INPUT',
       hint: runsCode

@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import { DecodeError } from '../../errors';
 import { ByteSource } from '../bytes';
+import { printable } from '../printable';
 
 export interface ZipEntry {
   readonly name: string;
@@ -124,7 +125,7 @@ export function readZipDirectory(src: ByteSource): ZipEntry[] {
     if (end > cd.length) throw new DecodeError(`zip directory entry ${i} runs past the directory`, at);
     const nameBytes = cd.subarray(p + 46, p + 46 + nameLength);
     const name = Buffer.from(nameBytes).toString(flags & 0x800 ? 'utf8' : 'latin1');
-    if (flags & 0x1) throw new DecodeError(`zip entry ${name} is encrypted`, at);
+    if (flags & 0x1) throw new DecodeError(`zip entry ${printable(name)} is encrypted`, at);
 
     // zip64 extended information: present fields follow the order of the 0xffffffff placeholders
     let e = p + 46 + nameLength;
@@ -132,11 +133,11 @@ export function readZipDirectory(src: ByteSource): ZipEntry[] {
     while (e + 4 <= extraEnd) {
       const id = cv.getUint16(e, true);
       const len = cv.getUint16(e + 2, true);
-      if (e + 4 + len > extraEnd) throw new DecodeError(`zip entry ${name} has a malformed extra field`, cdOffset + e);
+      if (e + 4 + len > extraEnd) throw new DecodeError(`zip entry ${printable(name)} has a malformed extra field`, cdOffset + e);
       if (id === 0x0001) {
         let q = e + 4;
         const field = (what: string): number => {
-          if (q + 8 > e + 4 + len) throw new DecodeError(`zip64 field of ${name} lacks the ${what}`, cdOffset + e);
+          if (q + 8 > e + 4 + len) throw new DecodeError(`zip64 field of ${printable(name)} lacks the ${what}`, cdOffset + e);
           const v = u64(cv, q, size, what, cdOffset + q);
           q += 8;
           return v;
@@ -148,21 +149,21 @@ export function readZipDirectory(src: ByteSource): ZipEntry[] {
       e += 4 + len;
     }
     if (method === 0 && compressedSize !== uncompressed) {
-      throw new DecodeError(`stored zip entry ${name} has compressed size ${compressedSize} but size ${uncompressed}`, at);
+      throw new DecodeError(`stored zip entry ${printable(name)} has compressed size ${compressedSize} but size ${uncompressed}`, at);
     }
-    if (names.has(name)) throw new DecodeError(`zip archive has two entries named ${name}`, at);
+    if (names.has(name)) throw new DecodeError(`zip archive has two entries named ${printable(name)}`, at);
     names.add(name);
 
     // The local header repeats the name; its extra field (torch's alignment padding) may differ in length.
-    if (localHeaderOffset + 30 + nameLength > cdOffset) throw new DecodeError(`zip entry ${name} has its header past the directory`, at);
+    if (localHeaderOffset + 30 + nameLength > cdOffset) throw new DecodeError(`zip entry ${printable(name)} has its header past the directory`, at);
     const local = src.read(localHeaderOffset, 30 + nameLength);
     const lv = dv(local);
-    if (lv.getUint32(0, true) !== LOCAL) throw new DecodeError(`zip entry ${name} has no local header`, localHeaderOffset);
+    if (lv.getUint32(0, true) !== LOCAL) throw new DecodeError(`zip entry ${printable(name)} has no local header`, localHeaderOffset);
     if (lv.getUint16(26, true) !== nameLength || Buffer.compare(local.subarray(30), nameBytes) !== 0) {
-      throw new DecodeError(`zip entry ${name} has a different name in its local header`, localHeaderOffset);
+      throw new DecodeError(`zip entry ${printable(name)} has a different name in its local header`, localHeaderOffset);
     }
     const dataOffset = localHeaderOffset + 30 + nameLength + lv.getUint16(28, true);
-    if (dataOffset + compressedSize > cdOffset) throw new DecodeError(`zip entry ${name} (${compressedSize} bytes at ${dataOffset}) runs into the directory`, localHeaderOffset);
+    if (dataOffset + compressedSize > cdOffset) throw new DecodeError(`zip entry ${printable(name)} (${compressedSize} bytes at ${dataOffset}) runs into the directory`, localHeaderOffset);
 
     entries.push({ name, method, flags, crc32, compressedSize, size: uncompressed, localHeaderOffset, dataOffset });
     p = end;
