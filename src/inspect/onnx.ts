@@ -68,7 +68,7 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
   const changes = Object.values(reparam.merged).reduce((a, b) => a + b, 0);
   const trainingLeft = changes > 0 || (after.ops.BatchNormalization ?? 0) > 0;
   const form: ModelForm = !trainingLeft ? 'deploy' : deployBlocks.length ? 'mixed' : 'train';
-  if (changes === 0 && deployBlocks.length === 0 && blocks.length === 0) notes.push('no multi-branch blocks and nothing to fold: the model is already in deploy form, or is not a RepVGG-style model');
+  if (!trainingLeft && deployBlocks.length === 0 && blocks.length === 0) notes.push('no multi-branch blocks and nothing to fold: the model is already in deploy form, or is not a RepVGG-style model');
   if (shapes === undefined) notes.push('MACs not counted: the input shape is not fixed; give it with --input-shape');
   const uncounted = Math.max(after.uncounted.length, before.uncounted.length);
   if (shapes && uncounted) notes.push(`MACs of ${uncounted} node(s) not counted: their input shapes could not be worked out`);
