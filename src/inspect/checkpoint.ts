@@ -26,6 +26,14 @@ export interface InspectCheckpointOptions {
 
 export function inspectCheckpointFile(file: string, format: 'safetensors' | 'pth', options: InspectCheckpointOptions = {}): InspectReport {
   const sd = readCheckpoint(file, format, { entry: options.entry });
+  try {
+    return inspectStateDict(file, format, sd, options);
+  } finally {
+    sd.close?.();
+  }
+}
+
+function inspectStateDict(file: string, format: 'safetensors' | 'pth', sd: StateDict, options: InspectCheckpointOptions): InspectReport {
   const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
   const notes: string[] = [...report.notes];
   const found = architectureOf(sd, report.scheme, options.arch);
