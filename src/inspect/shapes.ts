@@ -64,7 +64,7 @@ function inferNode(n: Node, shapeOf: ShapeOf, opset: number): (Dims | undefined)
     return list && 'value' in list && Array.isArray(list.value) ? [[list.value.length]] : [];
   }
   if (SAME_SHAPE.has(op)) return [x];
-  if (BROADCAST.has(op)) return [broadcast(n.inputs.map(shapeOf))];
+  if (BROADCAST.has(op)) return [broadcast(n.inputs.filter((v) => v).map(shapeOf))];
   switch (op) {
     case 'Conv':
       return [x ? conv(n, x, shapeOf(n.inputs[1])) : undefined];
@@ -159,10 +159,10 @@ function axesOf(n: Node, opset: number, inputFrom: number): readonly number[] | 
   return constantNumbers(n.inputs[1]) ?? null;
 }
 
+/** Numpy-style broadcast; undefined when a shape is unknown or the shapes do not broadcast. */
 function broadcast(shapes: readonly (Dims | undefined)[]): Dims | undefined {
-  const present = shapes.filter((s, i) => s || i === 0) as (Dims | undefined)[];
-  if (present.some((s) => !s)) return undefined;
-  const all = present as Dims[];
+  if (shapes.length === 0 || shapes.some((s) => !s)) return undefined;
+  const all = shapes as Dims[];
   const rank = Math.max(...all.map((s) => s.length));
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {

@@ -1,6 +1,6 @@
 // The shape propagator and the MAC count against onnxruntime itself: seeded random Conv, pool, Concat,
-// Resize, Reshape, Flatten and Gemm settings, every intermediate made a graph output so that onnxruntime
-// reports its shape.
+// Resize, Reshape, Flatten and Gemm settings, then the other ops the propagator follows; every intermediate
+// is made a graph output so that onnxruntime reports its shape.
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import { graphCost, propagateShapes } from '../../src/inspect';
@@ -8,7 +8,8 @@ import { readOnnx } from '../../src/formats/onnx/read';
 import { int64Tensor } from '../../src/checkpoint/onnx-graph';
 import { tensorFromArray } from '../../src/tensor';
 import { tempDir } from '../helpers/fixtures';
-import { SEEDS, forSeeds, Rng } from '../helpers/random';
+import { SEEDS, forSeeds, Rng, rng } from '../helpers/random';
+import { numel } from '../../src/dtype';
 import { builder, int, ints } from './graphs';
 
 const dir = tempDir();
@@ -80,5 +81,32 @@ test('shapes and MACs agree with onnxruntime on seeded random conv/pool/resize g
     } finally {
       m.close();
     }
+  }
+});
+
+test('Pad, Transpose, Slice, ReduceMean, Unsqueeze, Squeeze, Split and MatMul shapes agree with onnxruntime', async () => {
+  const b = builder(rng(5));
+  const { g } = b;
+  const i64 = (name: string, v: number[]) => g.constant(name, int64Tensor(v));
+  const padded = g.op('', 'Pad', [b.x, i64('pads', [0, 0, 1, 2, 0, 0, 3, 0])]);
+  const moved = g.op('', 'Transpose', [padded], [ints('perm', [0, 2, 3, 1])]);
+  const sliced = g.op('', 'Slice', [moved, i64('starts', [1, -1]), i64('ends', [9, -100]), i64('axes', [1, 2]), i64('steps', [2, -3])]);
+  const mean = g.op('', 'ReduceMean', [sliced], [ints('axes', [1]), int('keepdims', 0)]);
+  const up = g.op('', 'Unsqueeze', [mean, i64('axes1', [0, -1])]);
+  const down = g.op('', 'Squeeze', [up, i64('axes2', [0])]);
+  const split = g.graph.insertNode({ opType: 'Split', name: 'split', inputs: [down, i64('parts', [1, 3])], outputs: ['a', 'b'], attributes: [int('axis', 2)] });
+  const mm = g.op('', 'MatMul', [split.outputs[1], b.weight('m', [1, 5])]);
+  const input = [1, 4, 6, 8];
+  const file = b.write(dir, 'ops.onnx', input, [[padded, 4], [moved, 4], [sliced, 4], [mean, 3], [up, 5], [down, 4], [split.outputs[0], 4], [mm, 4]]);
+  const s = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const out = await s.run({ x: new ort.Tensor('float32', new Float32Array(192).fill(1), input) });
+  await s.release();
+  const m = readOnnx(file);
+  try {
+    const shapes = propagateShapes(m.graph, new Map([['x', input]]), 13);
+    expect(m.graph.outputs.map((o) => [o.name, shapes.get(o)])).toEqual(m.graph.outputs.map((o) => [o.name, out[o.name].dims]));
+    expect(graphCost(m.graph, new Map([['x', input]]), 13).macsByOp).toEqual({ MatMul: numel(out[mm.name].dims) * 1 });
+  } finally {
+    m.close();
   }
 });
