@@ -1,6 +1,7 @@
 // Reading Conv and BatchNormalization parameters for the rules. A parameter must be a constant
 // (initializer or Constant node), float32, and read by no node outside the match.
 import { UserError } from '../errors';
+import { printable } from '../formats/printable';
 import { AttributeValue, floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
 import { Graph, Node, Value } from '../ir/graph';
 import { BatchNormParams } from '../math/kernel';
@@ -61,7 +62,7 @@ function checkAttributeTypes(node: Node, types: Readonly<Record<string, Attribut
   for (const [name, type] of Object.entries(types)) {
     const a = node.attributes.get(name)?.value;
     if (a && a.type !== type) {
-      throw new UserError(`${node.label}: attribute ${name} is ${a.type === 'opaque' ? `of ONNX type ${a.onnxType}` : a.type}, but ONNX defines it as ${type}; the model is malformed`, {
+      throw new UserError(`${printable(node.label)}: attribute ${printable(name)} is ${a.type === 'opaque' ? `of ONNX type ${a.onnxType}` : a.type}, but ONNX defines it as ${type}; the model is malformed`, {
         hint: 'export the model again',
       });
     }
@@ -150,14 +151,14 @@ export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { default
   // Running variances a hair below zero (-1e-19) are float noise from training and harmless; only a
   // variance that eps cannot lift above zero makes the fold divide by sqrt of a non-positive number.
   const neg = variance.findIndex((v) => !(v + eps > 0));
-  if (neg >= 0) throw new UserError(`${got[3].value.name} (running_var of ${node.label}) is ${variance[neg]} at channel ${neg}, below -eps (${eps}); folding it would produce NaN`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+  if (neg >= 0) throw new UserError(`${printable(got[3].value.name)} (running_var of ${printable(node.label)}) is ${variance[neg]} at channel ${neg}, below -eps (${Number(eps.toPrecision(7))}); folding it would produce NaN`, { hint: 'the weights are damaged; re-export them from a healthy model' });
   return { ok: true, plan: { node, x: node.input(0), values: got.map((g) => g.value), params: { gamma, beta, mean, variance, eps }, channels } };
 }
 
 export function assertFinite(name: string, values: Float32Array): void {
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i])) {
-      throw new UserError(`tensor ${name} holds ${values[i]} at index ${i}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+      throw new UserError(`tensor ${printable(name)} holds ${values[i]} at index ${i}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
     }
   }
 }

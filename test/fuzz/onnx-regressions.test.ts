@@ -139,3 +139,28 @@ test('names from the file with control characters stay on one line in messages',
   expect(e.message).not.toMatch(/[\n\r\u001b]/);
   expect(e.message).toContain('initializer stage0\\nrm -rf /\\r\\u001b[2J appears twice');
 });
+
+test('refusals by the rules name tensors on one line, with eps as the model gives it', async () => {
+  const file = edited('rule-names.onnx', (g) => {
+    const conv = firstConv(g);
+    const weightInput = conv.children!.filter((f) => f.no === 1)[1];
+    const init = g.find((f) => f.no === 5 && text(f.children!.find((x) => x.no === 8)!) === text(weightInput))!;
+    const raw = init.children!.find((f) => f.no === 9)!;
+    raw.bytes = Uint8Array.from(raw.bytes);
+    new DataView(raw.bytes.buffer).setFloat32(0, NaN, true);
+    weightInput.bytes = init.children!.find((f) => f.no === 8)!.bytes = Buffer.from('stage0\nweight');
+  });
+  const e = await rejected(convert(file, path.join(dir, 'names-out.onnx'), { verify: false }));
+  expect(e).toBeInstanceOf(UserError);
+  expect(e.message).toContain('tensor stage0\\nweight holds NaN at index 0');
+  expect(e.message).not.toMatch(/\n/);
+
+  const varFile = edited('negative-var.onnx', (g) => {
+    const init = g.find((f) => f.no === 5 && /running_var$/.test(text(f.children!.find((x) => x.no === 8)!)))!;
+    const raw = init.children!.find((f) => f.no === 9)!;
+    raw.bytes = Uint8Array.from(raw.bytes);
+    new DataView(raw.bytes.buffer).setFloat32(0, -1, true);
+  });
+  const v = await rejected(convert(varFile, path.join(dir, 'var-out.onnx'), { verify: false }));
+  expect(v.message).toMatch(/running_var of BatchNormalization \S+\) is -1 at channel 0, below -eps \(0\.00001\)/);
+});
