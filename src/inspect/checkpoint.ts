@@ -33,7 +33,8 @@ export function inspectCheckpointFile(file: string, format: 'safetensors' | 'pth
   }
 }
 
-function inspectStateDict(file: string, format: 'safetensors' | 'pth', sd: StateDict, options: InspectCheckpointOptions): InspectReport {
+/** The same report for a state dict already read; `file` and `format` only label it. Reads no tensor values. */
+export function inspectStateDict(file: string, format: 'safetensors' | 'pth', sd: StateDict, options: InspectCheckpointOptions = {}): InspectReport {
   const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
   const notes: string[] = [...report.notes];
   const found = architectureOf(sd, report.scheme, options.arch);
