@@ -1,7 +1,6 @@
 // Values of the small constant tensors that decide shapes (Reshape targets, Resize scales, Pad amounts,
 // axes): initializers, Constant nodes, Identity of them, and Concat/Cast/Unsqueeze of such constants, as
 // exporters write them. Larger tensors are never read here.
-import { intAttr } from '../ir/attribute';
 import { Value } from '../ir/graph';
 import { constantTensor } from '../rules/params';
 import { Tensor, tensorBytes, toFloat32 } from '../tensor';
@@ -17,7 +16,8 @@ export function constantNumbers(v: Value | null | undefined, depth = 0): number[
   if (t) return smallValues(t);
   const p = v.producer;
   if (!p || p.domain !== '') return undefined;
-  if (p.opType === 'Concat' && intAttr(p.attributes, 'axis', 0) === 0) {
+  const axis = p.attributes.get('axis')?.value;
+  if (p.opType === 'Concat' && axis?.type === 'int' && axis.value === 0) {
     const parts = p.inputs.map((x) => constantNumbers(x, depth + 1));
     return parts.every((x): x is number[] => !!x) ? parts.flat() : undefined;
   }

@@ -12,7 +12,7 @@ import { RuleOptions } from '../rules/rule';
 import { graphCost } from './cost';
 import { BlockInfo, FoldInfo, InspectReport, ModelForm, OnnxFacts, summarizeBranches } from './report';
 import { feedsSqueezeExcite } from './se';
-import { Dims } from './shapes';
+import { Dims, attributesWellTyped } from './shapes';
 
 export interface InspectOnnxOptions {
   /** Input shapes by name, or under '*' for the first input. Dynamic batch dims default to 1. */
@@ -46,7 +46,7 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
   const names = blockNames(sums);
   const se = sums.map((s) => feedsSqueezeExcite(s.output));
   const pairs = convBnPairs(graph);
-  const deployBlocks = graph.nodes.filter((n) => n.opType === 'Conv' && DEPLOY_CONV.test(n.name)).map(deployBlock);
+  const deployBlocks = graph.nodes.filter((n) => n.opType === 'Conv' && DEPLOY_CONV.test(n.name) && attributesWellTyped(n)).map(deployBlock);
   const before = graphCost(graph, shapes, opset);
 
   // The conversion, in memory; afterwards each site is either gone (merged) or still there with a reason.

@@ -19,6 +19,22 @@ const SAME_SHAPE = new Set([
 
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor', 'Where', 'PRelu', 'Mod', 'BitShift']);
 
+/** The attributes the propagator reads, with their ONNX types; a node where one has another type is malformed and its shapes stay unknown. */
+const ATTRIBUTE_TYPES: Readonly<Record<string, 'int' | 'ints' | 'string'>> = {
+  axis: 'int', axes: 'ints', perm: 'ints', kernel_shape: 'ints', strides: 'ints', pads: 'ints', dilations: 'ints', group: 'int',
+  auto_pad: 'string', ceil_mode: 'int', transA: 'int', transB: 'int', allowzero: 'int', keepdims: 'int', noop_with_empty_axes: 'int',
+  split: 'ints', starts: 'ints', ends: 'ints',
+};
+
+/** Whether every attribute the propagator (and the block report) reads has the type ONNX gives it. */
+export function attributesWellTyped(n: Node): boolean {
+  for (const [name, a] of n.attributes) {
+    const want = ATTRIBUTE_TYPES[name];
+    if (want && a.value.type !== want) return false;
+  }
+  return true;
+}
+
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'ReduceLogSum', 'ReduceLogSumExp']);
 
 /**
@@ -35,7 +51,7 @@ export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>,
   const shapeOf = (v: Value | null | undefined): Dims | undefined => (v ? shapes.get(v) : undefined);
   for (const n of graph.nodes) {
     let out: (Dims | undefined)[] = [];
-    if (n.domain === '' || n.domain === 'ai.onnx') out = inferNode(n, shapeOf, opset);
+    if ((n.domain === '' || n.domain === 'ai.onnx') && attributesWellTyped(n)) out = inferNode(n, shapeOf, opset);
     n.outputs.forEach((o, i) => {
       const d = out[i] ?? recorded(o);
       if (d && d.every((x) => Number.isSafeInteger(x) && x >= 0)) shapes.set(o, d);

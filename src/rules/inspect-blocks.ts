@@ -1,7 +1,6 @@
 // What the rules see, without changing the graph: every Add tree merge-branches looks at, described by its
 // summands (kinds, kernels, stride, groups) with the rule's own verdict, and every Conv→BN pair
 // fold-conv-bn looks at. `inspect` reports these; the rules themselves are untouched.
-import { intAttr, intsAttr } from '../ir/attribute';
 import { Graph, Node, Value } from '../ir/graph';
 import { foldConvBnRule } from './fold-conv-bn';
 import { kindOf, mergeBranchesRule } from './merge-branches';
@@ -43,6 +42,8 @@ const isOp = (n: Node | null, op: string): boolean => !!n && n.opType === op && 
 export function branchSums(graph: Graph, options: RuleOptions = {}): BranchSum[] {
   return mergeBranchesRule.find(graph).map((tree) => {
     const summands = tree.leaves.map(describeSummand);
+    // The rule's own check comes first: it refuses a malformed Conv (an attribute of the wrong type) by name.
+    const verdict = verdictOf(graph, tree, options);
     const firstConv = summands.find((s) => s.conv)?.conv;
     const x = firstConv?.inputs[0] ?? undefined;
     const withX = x ? summands.map((s) => (s.kind === 'bn' && s.bn?.inputs[0] !== x ? { ...s, kind: 'bn of another input' } : !s.conv && !s.bn && s.value === x ? { ...s, kind: 'identity' } : s)) : summands;
@@ -53,9 +54,9 @@ export function branchSums(graph: Graph, options: RuleOptions = {}): BranchSum[]
       prefix: blockPrefix(nodes),
       x,
       summands: withX,
-      strides: firstConv ? intsAttr(firstConv.attributes, 'strides') ?? [1, 1] : undefined,
-      group: firstConv ? intAttr(firstConv.attributes, 'group', 1) : undefined,
-      verdict: verdictOf(graph, tree, options),
+      strides: firstConv ? ints(firstConv, 'strides') ?? [1, 1] : undefined,
+      group: firstConv ? int(firstConv, 'group') ?? 1 : undefined,
+      verdict,
     };
   });
 }
@@ -94,8 +95,18 @@ function describeSummand(v: Value): Summand {
   return { kind: p.opType === 'Constant' ? 'constant' : p.opType, value: v };
 }
 
+/** Attribute values for the report; one of another type than ONNX's reads as absent (the rules refuse such a node). */
+function ints(n: Node, name: string): readonly number[] | undefined {
+  const a = n.attributes.get(name)?.value;
+  return a?.type === 'ints' ? a.value : undefined;
+}
+function int(n: Node, name: string): number | undefined {
+  const a = n.attributes.get(name)?.value;
+  return a?.type === 'int' ? a.value : undefined;
+}
+
 function kernelOf(conv: Node): readonly [number, number] | undefined {
-  const attr = intsAttr(conv.attributes, 'kernel_shape');
+  const attr = ints(conv, 'kernel_shape');
   if (attr && attr.length === 2) return [attr[0], attr[1]];
   const w = conv.inputs[1] ? constantTensor(conv.inputs[1]) : undefined;
   return w && w.shape.length === 4 ? [w.shape[2], w.shape[3]] : undefined;

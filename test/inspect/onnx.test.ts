@@ -217,6 +217,28 @@ describe('input shapes', () => {
   });
 });
 
+describe('malformed attributes', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('a Conv whose strides are not ints: its MACs are not counted outside a block, and a block holding it is refused by the rule', () => {
+    const b = builder(rng(3));
+    const bad = [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1]), int('strides', 1)];
+    const lone = b.g.op('/lone', 'Conv', [b.x, b.weight('w0', [4, 4, 3, 3])], bad);
+    const loneFile = b.write(dir, 'lone.onnx', [1, 4, 8, 8], [[lone, 4]]);
+    const r = inspectModel(loneFile);
+    expect(r.before!.uncounted).toEqual(['Conv /lone/Conv']);
+    expect(r.notes.join('\n')).toMatch(/MACs of 1 node\(s\) not counted/);
+
+    const c = builder(rng(4));
+    const a1 = c.g.op('/blk/dense', 'Conv', [c.x, c.weight('w1', [4, 4, 3, 3])], bad);
+    const a2 = c.g.op('/blk/one', 'Conv', [c.x, c.weight('w2', [4, 4, 1, 1])], [ints('kernel_shape', [1, 1])]);
+    const sum = c.g.op('/blk', 'Add', [a1, a2]);
+    const blockFile = c.write(dir, 'block.onnx', [1, 4, 8, 8], [[sum, 4]]);
+    expect(() => inspectModel(blockFile)).toThrow(/Conv \/blk\/dense\/Conv: attribute strides is int, but ONNX defines it as ints; the model is malformed/);
+  });
+});
+
 test('inspect writes nothing and leaves the model as it was', () => {
   const dir = tempDir();
   try {
