@@ -10,7 +10,7 @@ import { BlockScan, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join } from './keys';
 import { BlockReport, BranchReport, CheckpointReport, DroppedKey } from './report';
 import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, denseWeightSuffix, deployWeightSuffix, detectScheme } from './schemes';
-import { mergeBlock, readBranches } from './values';
+import { checkBlock, mergeBlock } from './values';
 
 export interface ConvertOptions {
   /** Skip detection and read the keys with this scheme. */
@@ -49,7 +49,7 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
   }
   const eps = report.bnEps;
   // Read and check every block once up front, so bad values stop the run before any output exists.
-  for (const b of scan.train) readBranches(sd.tensors, b, eps);
+  for (const b of scan.train) checkBlock(sd.tensors, b, eps);
 
   const firstKey = new Map<string, TrainBlock>();
   const owned = new Set<string>();

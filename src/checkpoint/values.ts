@@ -2,24 +2,35 @@
 // meaningful (every value finite, every running_var + eps above zero), each naming the tensor it refuses.
 import { UserError } from '../errors';
 import { BatchNormParams, Branch, Kernel, mergeBranches } from '../math/kernel';
+import { ownedFloat32 } from '../formats/owned-floats';
 import { Tensor, toFloat32 } from '../tensor';
 import { BnKeys, ConvBranch, TrainBlock } from './blocks';
 
 type Tensors = ReadonlyMap<string, Tensor>;
 
-function floats(tensors: Tensors, key: string): Float32Array {
+export interface ReadOptions {
+  /** Check values (finite, variance above -eps). Off for a second read of values already checked. */
+  readonly check?: boolean;
+}
+
+function tensorAt(tensors: Tensors, key: string): Tensor {
   const t = tensors.get(key);
   if (!t) throw new Error(`no tensor '${key}'`);
   if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16' && t.dtype !== 'float64') {
     throw new UserError(`'${key}' is ${t.dtype}, not a floating-point tensor`, { code: 'BAD_INPUT' });
   }
-  return toFloat32(t);
+  return t;
 }
 
-function finite(key: string, v: Float32Array): Float32Array {
+function floats(tensors: Tensors, key: string): Float32Array {
+  return toFloat32(tensorAt(tensors, key));
+}
+
+function finite(key: string, v: Float32Array, o: ReadOptions, first = 0): Float32Array {
+  if (o.check === false) return v;
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) {
-      throw new UserError(`'${key}' holds ${v[i]} at element ${i}: a merge of non-finite weights is meaningless`, {
+      throw new UserError(`'${key}' holds ${v[i]} at element ${first + i}: a merge of non-finite weights is meaningless`, {
         code: 'BAD_INPUT',
         hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
       });
@@ -28,11 +39,42 @@ function finite(key: string, v: Float32Array): Float32Array {
   return v;
 }
 
-export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: number): BatchNormParams {
-  const variance = finite(keys.variance, floats(tensors, keys.variance));
+const SCAN_FLOATS = 1 << 20;
+let scanBuffer: Float32Array | undefined;
+
+/** Checks a kernel's values through one reused 4 MiB buffer, so a check pass over a model allocates nothing big. */
+function checkKernel(tensors: Tensors, key: string): void {
+  const t = tensorAt(tensors, key);
+  const r = t.data.kind === 'range' ? t.data.range : undefined;
+  if (t.dtype !== 'float32' || !r?.source.readInto) {
+    finite(key, toFloat32(t), {});
+    return;
+  }
+  scanBuffer ??= new Float32Array(SCAN_FLOATS);
+  const bytes = new Uint8Array(scanBuffer.buffer);
+  for (let off = 0; off < r.length; off += bytes.length) {
+    const n = Math.min(bytes.length, r.length - off);
+    r.source.readInto(r.offset + off, bytes.subarray(0, n));
+    finite(key, scanBuffer.subarray(0, n / 4), {}, off / 4);
+  }
+}
+
+/** Checks every value of a block (finite weights, BN variance above -eps), holding none of its kernels. */
+export function checkBlock(tensors: Tensors, block: TrainBlock, eps: number): void {
+  for (const b of [block.dense, block.oneByOne]) {
+    if (!b) continue;
+    checkKernel(tensors, b.weight);
+    if (b.bias) finite(b.bias, floats(tensors, b.bias), {});
+    if (b.bn) readBn(tensors, b.bn, tensors.get(b.weight)!.shape[0], eps);
+  }
+  if (block.identity) readBn(tensors, block.identity.bn, block.outChannels, eps);
+}
+
+export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: number, o: ReadOptions = {}): BatchNormParams {
+  const variance = finite(keys.variance, floats(tensors, keys.variance), o);
   // In float32, as PyTorch adds them: var = -eps must count as zero.
   const eps32 = Math.fround(eps);
-  for (let i = 0; i < variance.length; i++) {
+  for (let i = 0; o.check !== false && i < variance.length; i++) {
     if (!(Math.fround(variance[i] + eps32) > 0)) {
       throw new UserError(`'${keys.variance}' holds ${variance[i]} at element ${i}, at or below -eps (${eps}): BN would divide by sqrt of a non-positive number`, {
         code: 'BAD_INPUT',
@@ -40,36 +82,45 @@ export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: nu
     }
   }
   return {
-    gamma: keys.weight ? finite(keys.weight, floats(tensors, keys.weight)) : new Float32Array(channels).fill(1),
-    beta: keys.bias ? finite(keys.bias, floats(tensors, keys.bias)) : new Float32Array(channels),
-    mean: finite(keys.mean, floats(tensors, keys.mean)),
+    gamma: keys.weight ? finite(keys.weight, floats(tensors, keys.weight), o) : new Float32Array(channels).fill(1),
+    beta: keys.bias ? finite(keys.bias, floats(tensors, keys.bias), o) : new Float32Array(channels),
+    mean: finite(keys.mean, floats(tensors, keys.mean), o),
     variance,
     eps,
   };
 }
 
-function readConv(tensors: Tensors, b: ConvBranch, eps: number): Branch {
+function readConv(tensors: Tensors, b: ConvBranch, eps: number, o: ReadOptions, own = false): { branch: Branch; owned: boolean } {
   const t = tensors.get(b.weight)!;
   const shape = t.shape as unknown as readonly [number, number, number, number];
+  const owned = own ? ownedFloat32(tensorAt(tensors, b.weight)) : undefined;
   const kernel: Kernel = {
     shape,
-    weight: finite(b.weight, floats(tensors, b.weight)),
-    bias: b.bias ? finite(b.bias, floats(tensors, b.bias)) : new Float32Array(shape[0]),
+    weight: finite(b.weight, owned ?? floats(tensors, b.weight), o),
+    bias: b.bias ? finite(b.bias, floats(tensors, b.bias), o) : new Float32Array(shape[0]),
   };
-  return { kind: 'conv', kernel, bn: b.bn ? readBn(tensors, b.bn, shape[0], eps) : undefined };
+  return { branch: { kind: 'conv', kernel, bn: b.bn ? readBn(tensors, b.bn, shape[0], eps, o) : undefined }, owned: !!owned };
 }
 
-/** The block's branches as read and checked, ready for mergeBranches. */
-export function readBranches(tensors: Tensors, block: TrainBlock, eps: number): Branch[] {
-  const out: Branch[] = [readConv(tensors, block.dense, eps)];
-  if (block.oneByOne) out.push(readConv(tensors, block.oneByOne, eps));
-  if (block.identity) out.push({ kind: 'bn', bn: readBn(tensors, block.identity.bn, block.outChannels, eps) });
-  return out;
+function readBlock(tensors: Tensors, block: TrainBlock, eps: number, o: ReadOptions, ownDense: boolean): { branches: Branch[]; denseOwned: boolean } {
+  const dense = readConv(tensors, block.dense, eps, o, ownDense);
+  const out: Branch[] = [dense.branch];
+  if (block.oneByOne) out.push(readConv(tensors, block.oneByOne, eps, o).branch);
+  if (block.identity) out.push({ kind: 'bn', bn: readBn(tensors, block.identity.bn, block.outChannels, eps, o) });
+  return { branches: out, denseOwned: dense.owned };
 }
 
-/** The block's single equivalent kernel (BN folded, 1x1 centred, identity added). */
+/**
+ * The block's single equivalent kernel (BN folded, 1x1 centred, identity added). Its values were checked
+ * by checkBlock before any output was written, so this second read does not check them again; the
+ * dense kernel is read into an array of its own, which becomes the merged kernel.
+ */
 export function mergeBlock(tensors: Tensors, block: TrainBlock, eps: number): Kernel {
   const groups = block.groups ?? 1;
   const channelsIn = block.identity ? block.outChannels : block.inPerGroup * groups;
-  return mergeBranches(readBranches(tensors, block, eps), { channelsIn, channelsOut: block.outChannels, groups });
+  const { branches, denseOwned } = readBlock(tensors, block, eps, { check: false }, true);
+  // The dense kernel is the one the merge writes over only when no other branch is as large.
+  const one = block.oneByOne?.kernel;
+  const denseAlone = !one || one[0] < block.kernel[0] || one[1] < block.kernel[1];
+  return mergeBranches(branches, { channelsIn, channelsOut: block.outChannels, groups }, { reuseFullKernel: denseOwned && denseAlone });
 }

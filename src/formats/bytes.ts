@@ -7,6 +7,10 @@ export interface ByteSource {
   readonly length: number;
   /** The bytes [offset, offset+length). May be a view of a shared buffer: copy before mutating. */
   read(offset: number, length: number): Uint8Array;
+  /** The bytes in a new buffer of their own (offset 0), which the caller may overwrite. */
+  readCopy?(offset: number, length: number): Uint8Array;
+  /** Fills `target` with the bytes from `offset` on (a scan through one reused buffer). */
+  readInto?(offset: number, target: Uint8Array): void;
   close(): void;
 }
 
@@ -52,8 +56,18 @@ export class FileSource implements ByteSource {
     return length > KEEP_AS_VIEW ? v.slice() : v;
   }
 
-  private readFresh(offset: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
+  readCopy(offset: number, length: number): Uint8Array {
+    checkRange(this, offset, length);
+    // allocUnsafeSlow: never a slice of Node's shared pool, whatever the size.
+    return view(this.readFresh(offset, length, Buffer.allocUnsafeSlow(length)), 0, length);
+  }
+
+  readInto(offset: number, target: Uint8Array): void {
+    checkRange(this, offset, target.length);
+    this.readFresh(offset, target.length, target);
+  }
+
+  private readFresh<B extends Uint8Array = Buffer>(offset: number, length: number, out: B = Buffer.allocUnsafe(length) as unknown as B): B {
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, out, done, length - done, offset + done);

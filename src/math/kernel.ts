@@ -100,12 +100,21 @@ export type Branch =
   | { readonly kind: 'bn'; readonly bn: BatchNormParams }
   | { readonly kind: 'identity' };
 
+export interface MergeOptions {
+  /**
+   * The result may take over the weight array of the block's one full-size conv branch, which the merge
+   * then overwrites: for callers whose branch weights are their own copies (read from a file), this
+   * saves a second kernel-sized buffer. Ignored when the block has no single full-size conv.
+   */
+  readonly reuseFullKernel?: boolean;
+}
+
 /**
  * Merge parallel branches of one block into a single kernel of the largest size. Works one output
  * channel at a time in float64, so besides the result it holds only one channel's worth of scratch:
  * no padded or folded copy of any branch is made.
  */
-export function mergeBranches(branches: readonly Branch[], geometry: { channelsIn: number; channelsOut: number; groups: number }): Kernel {
+export function mergeBranches(branches: readonly Branch[], geometry: { channelsIn: number; channelsOut: number; groups: number }, options: MergeOptions = {}): Kernel {
   let kh = 1;
   let kw = 1;
   for (const b of branches) {
@@ -130,11 +139,17 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
   }
   const scales = branches.map((b) => (b.kind !== 'identity' && b.bn ? bnScale(b.bn) : undefined));
   const per = ipg * kh * kw;
-  const weight = new Float32Array(channelsOut * per);
   const bias = new Float32Array(channelsOut);
   const full = branches.flatMap((b, j) => (b.kind === 'conv' && b.kernel.shape[2] === kh && b.kernel.shape[3] === kw ? [j] : []));
-  if (full.length === 1) mergeOverFullKernel(branches, scales, full[0], weight, { ipg, kh, kw, channelsOut });
-  else mergeGeneral(branches, scales, weight, { ipg, kh, kw, channelsOut });
+  let weight: Float32Array;
+  if (full.length === 1) {
+    const own = (branches[full[0]] as Extract<Branch, { kind: 'conv' }>).kernel.weight;
+    weight = options.reuseFullKernel ? own : new Float32Array(channelsOut * per);
+    mergeOverFullKernel(branches, scales, full[0], weight, { ipg, kh, kw, channelsOut });
+  } else {
+    weight = new Float32Array(channelsOut * per);
+    mergeGeneral(branches, scales, weight, { ipg, kh, kw, channelsOut });
+  }
   for (let c = 0; c < channelsOut; c++) {
     let b0 = 0;
     for (let j = 0; j < branches.length; j++) {
@@ -201,8 +216,7 @@ function mergeOverFullKernel(branches: readonly Branch[], scales: Scales, primar
   for (let c = 0; c < channelsOut; c++) {
     const base = c * per;
     const s = ps ? ps[c] : 1;
-    // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
-    for (let t = 0; t < per; t++) weight[base + t] = src[base + t] * s + 0;
+    // The touched taps are summed before the row is written, so `weight` may be `src` itself.
     acc.fill(0);
     for (let j = 0; j < branches.length; j++) {
       const b = branches[j];
@@ -216,6 +230,8 @@ function mergeOverFullKernel(branches: readonly Branch[], scales: Scales, primar
         acc[centreAt[c % ipg]] += sj;
       }
     }
+    // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
+    for (let t = 0; t < per; t++) weight[base + t] = src[base + t] * s + 0;
     for (let k = 0; k < touched.length; k++) weight[base + touched[k]] = acc[k];
   }
 }
