@@ -37,8 +37,8 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
   const fd = fs.openSync(tmp, 'wx', 0o644);
   staged.add(tmp);
   let open = true;
+  const sink = new FileSink(fd);
   try {
-    const sink = new FileSink(fd);
     const result = write(sink);
     sink.flush();
     fs.fsyncSync(fd);
@@ -58,6 +58,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
       },
     };
   } catch (e) {
+    sink.abandon();
     if (open) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     staged.delete(tmp);

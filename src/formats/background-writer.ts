@@ -1,0 +1,132 @@
+// Moves write(2) calls of a large output to a worker thread, so that the page-cache copy and the
+// write-back run beside the conversion's own work instead of after it. The caller stays synchronous:
+// bytes are copied into a ring of shared slots and the worker writes them in order; the caller waits
+// (Atomics.wait) only when every slot is full, and at `finish`, which returns once all bytes are written.
+import { MessageChannel, Worker, receiveMessageOnPort } from 'worker_threads';
+
+const SLOTS = 4;
+const SLOT_BYTES = 2 << 20;
+/** Starting the write-back of what is written so far every this many bytes keeps the final fsync short. */
+const SYNC_EVERY = 64 << 20;
+
+// Control words (Int32): stop/ack, error, then each slot's state and length.
+const ACK = 0;
+const ERROR = 1;
+const STATE = 2;
+const LENGTH = STATE + SLOTS;
+const FREE = 0;
+const FULL = 1;
+const STOP = 2;
+
+const WORKER = `
+const { workerData } = require('worker_threads');
+const fs = require('fs');
+const { fd, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, ACK, ERROR } = workerData;
+const ctrl = new Int32Array(c);
+const data = new Uint8Array(d);
+let failed = false;
+let sinceSync = 0;
+for (let i = 0; ; i = (i + 1) % slots) {
+  Atomics.wait(ctrl, STATE + i, 0);
+  const state = Atomics.load(ctrl, STATE + i);
+  if (state === 2) break;
+  if (!failed) {
+    try {
+      const n = ctrl[LENGTH + i];
+      const view = data.subarray(i * slotBytes, i * slotBytes + n);
+      let done = 0;
+      while (done < n) done += fs.writeSync(fd, view, done, n - done);
+      sinceSync += n;
+      if (sinceSync >= syncEvery) {
+        fs.fdatasyncSync(fd);
+        sinceSync = 0;
+      }
+    } catch (e) {
+      failed = true;
+      port.postMessage({ message: e.message, code: e.code });
+      Atomics.store(ctrl, ERROR, 1);
+    }
+  }
+  Atomics.store(ctrl, STATE + i, 0);
+  Atomics.notify(ctrl, STATE + i);
+}
+Atomics.store(ctrl, ACK, 1);
+Atomics.notify(ctrl, ACK);
+`;
+
+export class BackgroundWriter {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (LENGTH + SLOTS)));
+  private readonly data = new Uint8Array(new SharedArrayBuffer(SLOTS * SLOT_BYTES));
+  private readonly port;
+  private readonly worker: Worker;
+  private slot = 0;
+  private fill = 0;
+  private done = false;
+
+  constructor(fd: number) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(WORKER, {
+      eval: true,
+      workerData: { fd, ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY, STATE, LENGTH, ACK, ERROR },
+      transferList: [port2],
+    });
+    this.worker.unref();
+  }
+
+  write(b: Uint8Array): void {
+    let at = 0;
+    while (at < b.length) {
+      this.waitFree(this.slot);
+      const n = Math.min(SLOT_BYTES - this.fill, b.length - at);
+      this.data.set(b.subarray(at, at + n), this.slot * SLOT_BYTES + this.fill);
+      this.fill += n;
+      at += n;
+      if (this.fill === SLOT_BYTES) this.publish();
+    }
+  }
+
+  /** Waits until every byte is written, then lets the worker go. Throws what a write threw. */
+  finish(): void {
+    if (this.fill) this.publish();
+    this.stop();
+    this.throwIfFailed();
+  }
+
+  /** Lets the worker go without reporting errors (the output is being discarded). */
+  abandon(): void {
+    this.stop();
+  }
+
+  private publish(): void {
+    Atomics.store(this.ctrl, LENGTH + this.slot, this.fill);
+    Atomics.store(this.ctrl, STATE + this.slot, FULL);
+    Atomics.notify(this.ctrl, STATE + this.slot);
+    this.slot = (this.slot + 1) % SLOTS;
+    this.fill = 0;
+  }
+
+  private waitFree(i: number, check = true): void {
+    while (Atomics.load(this.ctrl, STATE + i) === FULL) Atomics.wait(this.ctrl, STATE + i, FULL);
+    if (check) this.throwIfFailed();
+  }
+
+  /** The worker waits on the next slot to fill; once all are written, mark that slot STOP and wait for its exit. */
+  private stop(): void {
+    if (this.done) return;
+    this.done = true;
+    for (let k = 0; k < SLOTS; k++) this.waitFree((this.slot + k) % SLOTS, false);
+    Atomics.store(this.ctrl, STATE + this.slot, STOP);
+    Atomics.notify(this.ctrl, STATE + this.slot);
+    while (Atomics.load(this.ctrl, ACK) === 0) Atomics.wait(this.ctrl, ACK, 0);
+  }
+
+  private throwIfFailed(): void {
+    if (Atomics.load(this.ctrl, ERROR) === 0) return;
+    const m = receiveMessageOnPort(this.port)?.message as { message: string; code?: string } | undefined;
+    this.stop();
+    const e = new Error(m?.message ?? 'write failed') as NodeJS.ErrnoException;
+    if (m?.code) e.code = m.code;
+    throw e;
+  }
+}

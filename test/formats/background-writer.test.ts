@@ -1,0 +1,50 @@
+// FileSink's background writing: the bytes land in order whatever the write sizes, and a failed write
+// surfaces as the error write(2) gave.
+import * as fs from 'fs';
+import * as path from 'path';
+import { FileSink } from '../../src/formats/sink';
+import { rng } from '../helpers/random';
+import { tempDir } from '../helpers/fixtures';
+
+test('writes of every size through the worker give the same file as the bytes given', () => {
+  const r = rng(7);
+  const dir = tempDir();
+  const file = path.join(dir, 'out.bin');
+  const parts: Uint8Array[] = [];
+  // Sizes around the 2 MiB slots: tiny, slot-sized, several slots at once.
+  for (const n of [1, 10, 2 << 20, (2 << 20) - 3, 5, (7 << 20) + 11, 4096, 3 << 20, 0, 17]) {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i += 997) b[i] = r.int(0, 255);
+    parts.push(b);
+  }
+  const fd = fs.openSync(file, 'w');
+  const sink = new FileSink(fd, { backgroundAfter: 100 });
+  for (const p of parts) sink.write(p);
+  sink.flush();
+  // Writing on after a flush works too (the sink buffers again).
+  sink.write(Uint8Array.of(1, 2, 3));
+  sink.flush();
+  fs.closeSync(fd);
+  expect(sink.written).toBe(parts.reduce((n, p) => n + p.length, 3));
+  expect(Buffer.compare(fs.readFileSync(file), Buffer.concat([...parts, Uint8Array.of(1, 2, 3)]))).toBe(0);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a write the worker cannot do is thrown to the caller with its code', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'ro.bin');
+  fs.writeFileSync(file, '');
+  const fd = fs.openSync(file, 'r');
+  const sink = new FileSink(fd, { backgroundAfter: 0 });
+  let error: NodeJS.ErrnoException | undefined;
+  try {
+    for (let i = 0; i < 8; i++) sink.write(new Uint8Array(1 << 20));
+    sink.flush();
+  } catch (e) {
+    error = e as NodeJS.ErrnoException;
+  }
+  sink.abandon();
+  fs.closeSync(fd);
+  expect(error?.code).toBe('EBADF');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
