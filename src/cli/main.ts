@@ -46,6 +46,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .example('$0 train.onnx deploy.onnx --verbose', 'also list every site left unmerged and why')
     .example('$0 verify train.onnx deploy.onnx --json', 'as a CI step: JSON report on stdout, exit 1 if outputs differ')
     .example('$0 verify train.onnx deploy.onnx --ep webgpu --input-shape 1x3x224x224', 'check the deploy model on the GPU')
+    .example('$0 RepVGG-A0-train.pth RepVGG-A0-deploy.safetensors', 'convert a checkpoint (no Python needed); .pth and .wts work too')
+    .example('$0 inspect train.onnx', 'list the blocks, what will merge and why not, parameters and MACs')
     .epilogue(
       `Verification: an element fails only if |deploy - train| exceeds both --atol (default ${DEFAULT_ATOL}) and --rtol (default ${DEFAULT_RTOL}) × |train|; NaN fails.\n` +
         'Exit codes: 0 success, 1 the models differ, 2 bad input or usage, 70 internal error (please report it).',

@@ -25,7 +25,7 @@ export function renderMerges(r: ReparamReport, verbose: boolean): string {
     lines.push(`left unmerged: ${r.refusals.length} site${r.refusals.length === 1 ? '' : 's'}${verbose ? '' : ' (--verbose says why)'}`);
     if (verbose) for (const f of r.refusals) lines.push(`  ${f.rule} at ${f.where}: ${f.reason}`);
   }
-  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  // Warnings were printed as they happened (progress events); the JSON report carries them too.
   return lines.join('\n');
 }
 
