@@ -1,6 +1,9 @@
 // A small front end over the graph IR for building a model from checkpoint weights: initializers come
 // from the state dict by key (as float32, converted lazily when stored narrower), nodes get PyTorch-style
 // scoped names ("/stage1.0/rbr_dense/conv/Conv").
+import { dtypeInfo } from '../dtype';
+import { UserError } from '../errors';
+import { printable } from '../formats/printable';
 import { Attribute } from '../ir/attribute';
 import { Graph, Value } from '../ir/graph';
 import { Tensor, toFloat32 } from '../tensor';
@@ -23,6 +26,7 @@ export class GraphBuilder {
     if (existing?.initializer) return existing;
     const t = this.tensors.get(key);
     if (!t) throw new Error(`the state dict has no tensor '${key}'`);
+    if (!dtypeInfo(t.dtype).isFloat) throw new UserError(`'${printable(key)}' is ${t.dtype}, not a floating-point tensor`, { code: 'BAD_INPUT' });
     return this.graph.addInitializer(key, { tensor: asFloat32(t) });
   }
 

@@ -2,6 +2,7 @@
 // file, names from the file that broke messages over several lines, and readers that kept their file open.
 import * as fs from 'fs';
 import * as path from 'path';
+import { convert } from '../../src/api/convert';
 import { UserError } from '../../src/errors';
 import { readPth } from '../../src/formats/pth';
 import { readSafetensors } from '../../src/formats/safetensors';
@@ -112,4 +113,19 @@ linux('a state dict read from a file releases it on close()', () => {
     sd.close!();
     expect(descriptors()).toBe(before);
   }
+});
+
+test('an integer tensor where a deploy conv weight belongs is refused when building ONNX from it', async () => {
+  const src = path.join(FIXTURES, 'ckpt', 'official', 'deploy_expected.safetensors');
+  const raw = fs.readFileSync(src);
+  const n = Number(raw.readBigUInt64LE(0));
+  const header = raw.subarray(8, 8 + n).toString().replace(/("stage0\.rbr_reparam\.weight":\{"dtype":)"F32"/, '$1"I32"');
+  expect(header).toContain('"stage0.rbr_reparam.weight":{"dtype":"I32"');
+  const file = path.join(dir, 'int-weight.safetensors');
+  fs.writeFileSync(file, Buffer.concat([raw.subarray(0, 8), Buffer.from(header), raw.subarray(8 + n)]));
+  const out = path.join(dir, 'int-weight.onnx');
+  const e = await convert(file, out, { verify: false }).then(() => new Error('converted'), (x: Error) => x);
+  expect(e).toBeInstanceOf(UserError);
+  expect(e.message).toBe("'stage0.rbr_reparam.weight' is int32, not a floating-point tensor");
+  expect(fs.existsSync(out)).toBe(false);
 });

@@ -121,6 +121,20 @@ test.each(['BatchNormalization', 'Add'])('a node %s without outputs is not a mod
   expect(e.message).toMatch(new RegExp(`node ${op} \\S+ has no outputs at byte \\d+`));
 });
 
+test('an Add with a second output, or a Conv with a fourth input, is not a model', () => {
+  const twoOutputs = edited('add-two-outputs.onnx', (g) => {
+    const add = nodes(g).find((n) => opType(n) === 'Add')!;
+    add.children!.unshift(str(2, 'extra'));
+  });
+  expect(thrown(() => readOnnx(twoOutputs)).message).toMatch(/node Add \S+ has 2 outputs; ONNX's Add has 1 at byte \d+/);
+  const fourInputs = edited('conv-four-inputs.onnx', (g) => {
+    const conv = firstConv(g);
+    const lastInput = conv.children!.map((f) => f.no).lastIndexOf(1);
+    conv.children!.splice(lastInput + 1, 0, str(1, ''), str(1, 'x')); // no bias, then a fourth input
+  });
+  expect(thrown(() => readOnnx(fourInputs)).message).toMatch(/node Conv \S+ has 4 inputs; ONNX's Conv takes 2 to 3 at byte \d+/);
+});
+
 test('a Conv without a data input is left unmerged, with the reason', async () => {
   const file = edited('conv-no-input.onnx', (g) => {
     firstConv(g).children!.find((f) => f.no === 1)!.bytes = new Uint8Array(0);

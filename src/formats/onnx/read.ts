@@ -225,14 +225,33 @@ function readNode(r: ProtoReader, f: Field, graph: Graph, captured: Map<Node, re
   node.raw = { body: { kind: 'range', range: { source: s, offset: f.valueStart, length: f.end - f.valueStart } }, fields: fs.map((x) => ({ no: x.no, part: rangeOf(s, x) })) };
   const inputs = strings(NodeField.input).map((n) => (n === '' ? null : graph.ensureValue(n)));
   const outputs = strings(NodeField.output).map((n) => graph.ensureValue(n));
-  // Every operator of the standard domain produces at least one output.
-  if (!outputs.length && (node.domain === '' || node.domain === 'ai.onnx')) throw new DecodeError(`node ${printable(node.label, 80)} has no outputs`, f.start);
+  if (node.domain === '' || node.domain === 'ai.onnx') checkArity(node, inputs.length, outputs.length, f.start);
   for (const o of outputs) {
     if (o.producer || o.initializer || graph.inputs.includes(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);
   }
   const captures = [...captureNames].map((n) => graph.value(n)).filter((v): v is Value => !!v);
   graph.appendNode(node, inputs, outputs, captures);
   if (captures.length) captured.set(node, captures);
+}
+
+/** Input and output counts ONNX allows for the operators the rules rewrite (any opset), as [min, max]. */
+const ARITY: Readonly<Record<string, { inputs: readonly [number, number]; outputs: readonly [number, number] }>> = {
+  Conv: { inputs: [2, 3], outputs: [1, 1] },
+  BatchNormalization: { inputs: [5, 5], outputs: [1, 5] },
+  Add: { inputs: [2, 2], outputs: [1, 1] },
+  Identity: { inputs: [1, 1], outputs: [1, 1] },
+  Constant: { inputs: [0, 0], outputs: [1, 1] },
+};
+
+/** Every standard operator produces at least one output; those the rules rewrite are held to their exact counts. */
+function checkArity(node: Node, inputs: number, outputs: number, at: number): void {
+  const label = printable(node.label, 80);
+  if (!outputs) throw new DecodeError(`node ${label} has no outputs`, at);
+  const a = ARITY[node.opType];
+  if (!a) return;
+  const range = ([lo, hi]: readonly [number, number]) => (lo === hi ? `${lo}` : `${lo} to ${hi}`);
+  if (inputs < a.inputs[0] || inputs > a.inputs[1]) throw new DecodeError(`node ${label} has ${inputs} inputs; ONNX's ${node.opType} takes ${range(a.inputs)}`, at);
+  if (outputs > a.outputs[1]) throw new DecodeError(`node ${label} has ${outputs} outputs; ONNX's ${node.opType} has ${range(a.outputs)}`, at);
 }
 
 function readAttribute(r: ProtoReader, f: Field): Attribute {
