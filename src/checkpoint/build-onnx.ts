@@ -31,10 +31,12 @@ export function buildTrainOnnx(arch: Architecture, sd: StateDict, options: Train
   const spec = SCHEMES[arch.scheme];
   const eps = options.bnEps ?? spec.bnEps;
   if (!(Number.isFinite(eps) && eps >= 0)) throw new UserError(`BN eps must be a non-negative number, not ${eps}`, { code: 'BAD_USAGE' });
+  if (arch.blocks.every((b) => !b.train)) {
+    throw new UserError('every block is already a single conv: the training graph needs the training checkpoint', { code: 'BAD_USAGE' });
+  }
   return build(arch, sd.tensors, options, 'train', (g, x, b) => {
-    if (!b.train) {
-      throw new UserError(`block '${b.name}' is already a single conv: the training graph needs the training checkpoint`, { code: 'BAD_USAGE' });
-    }
+    // In a mixed checkpoint, a block already converted is the same single conv in both graphs.
+    if (!b.train) return deployConv(g, x, b, spec);
     const t = b.train;
     const scope = `/${b.name}`;
     const parts: Value[] = [];
@@ -56,9 +58,13 @@ export function buildDeployOnnx(arch: Architecture, deploy: ReadonlyMap<string, 
         throw new UserError(`the deploy weights have no '${k}'`, { code: 'BAD_USAGE', hint: 'build the deploy graph from the converted state dict' });
       }
     }
-    const inputs = [x, g.weight(b.deploy.weight), ...(b.deploy.bias ? [g.weight(b.deploy.bias)] : [])];
-    return g.op(`/${b.name}/${spec.deploy}`, 'Conv', inputs, convAttrs(b.kernel, b.stride, b.groups));
+    return deployConv(g, x, b, spec);
   });
+}
+
+function deployConv(g: GraphBuilder, x: Value, b: ArchBlock, spec: (typeof SCHEMES)[keyof typeof SCHEMES]): Value {
+  const inputs = [x, g.weight(b.deploy.weight), ...(b.deploy.bias ? [g.weight(b.deploy.bias)] : [])];
+  return g.op(`/${b.name}/${spec.deploy}`, 'Conv', inputs, convAttrs(b.kernel, b.stride, b.groups));
 }
 
 type BlockBody = (g: GraphBuilder, x: Value, b: ArchBlock) => Value;

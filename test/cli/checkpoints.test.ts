@@ -91,3 +91,29 @@ describe('checkpoints on the command line', () => {
     expect(Buffer.compare(before, fs.readFileSync(input))).toBe(0);
   });
 });
+
+test('a mixed checkpoint (one block already converted) converts and verifies', async () => {
+  const { writeSafetensors } = await import('../../src/formats/safetensors');
+  const { convert } = await import('../../src/api/convert');
+  const train = readSafetensors(ckpt('official', 'train.safetensors')).tensors;
+  const deploy = readSafetensors(ckpt('official', 'deploy_expected.safetensors')).tensors;
+  const mixed = new Map<string, ReturnType<typeof train.get> & object>();
+  for (const [k, t] of train) {
+    if (k.startsWith('stage1.0.')) {
+      if (k === 'stage1.0.rbr_dense.conv.weight') {
+        mixed.set('stage1.0.rbr_reparam.weight', deploy.get('stage1.0.rbr_reparam.weight')!);
+        mixed.set('stage1.0.rbr_reparam.bias', deploy.get('stage1.0.rbr_reparam.bias')!);
+      }
+      continue;
+    }
+    mixed.set(k, t);
+  }
+  const dir = tempDir();
+  const file = path.join(dir, 'mixed.safetensors');
+  writeSafetensors(file, mixed);
+  const x = readArray(ckpt('official', 'input'));
+  const res = await convert(file, path.join(dir, 'mixed.onnx'), { inputShape: x.shape });
+  expect(res.checkpoint?.form).toBe('mixed');
+  expect(res.verify?.ok).toBe(true);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
