@@ -37,9 +37,9 @@ export function dataFilePath(target: string): string {
   return path.join(path.dirname(target), dataFileName(target));
 }
 
-/** Whether to write external data: as asked, else only when the model would not fit one protobuf message. */
+/** External data when asked for, and always when the model would not fit one protobuf message. */
 export function useExternalData(requested: boolean | undefined, inlineBytes: number): boolean {
-  return requested ?? inlineBytes > PROTOBUF_LIMIT;
+  return requested === true || inlineBytes > PROTOBUF_LIMIT;
 }
 
 export interface ExternalEntry {

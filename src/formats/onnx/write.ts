@@ -9,7 +9,7 @@ import { FileSink } from '../sink';
 import { Message, Part, leaves } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
 import { samePath } from '../detect';
-import { ExternalLayout, PROTOBUF_LIMIT, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
+import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
 import { OnnxModel } from './read';
 import { encodeTensorProto } from './tensor-proto';
 
@@ -175,8 +175,8 @@ export interface WriteResult {
 
 export interface WriteOnnxOptions {
   /**
-   * Put tensors of 1 KiB and more in "<model>.data" beside the model. Default: only when the model would
-   * pass protobuf's 2 GiB limit otherwise; false refuses such a model instead.
+   * Put tensors of 1 KiB and more in "<model>.data" beside the model. Without it, that happens only when
+   * the model would otherwise pass protobuf's 2 GiB limit.
    */
   readonly externalData?: boolean;
 }
@@ -185,12 +185,6 @@ export interface WriteOnnxOptions {
 export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): StagedFile<WriteResult> {
   const inline = encodeModel(model);
   if (!useExternalData(options.externalData, inline.size)) {
-    if (inline.size > PROTOBUF_LIMIT) {
-      throw new UserError(`${target} would be ${inline.size} bytes, past protobuf's 2 GiB limit for one model file`, {
-        code: 'BAD_USAGE',
-        hint: 'write it with external data (the default for models this large)',
-      });
-    }
     return stageFile(target, (sink) => {
       streamParts(inline, sink);
       return { path: target, bytes: sink.written };
