@@ -19,7 +19,7 @@ const lib: Library = { detectInputFormat, readOnnx, readSafetensors, readPth, te
 
 /** Cases in the suite: seeds FIRST .. FIRST + CASES - 1. FUZZ_CASES overrides the count. */
 const FIRST = 1;
-const CASES = Number(process.env.FUZZ_CASES ?? 2500);
+const CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const replay = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 describe('fuzzed inputs', () => {

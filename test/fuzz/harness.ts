@@ -127,10 +127,12 @@ export async function runCase(lib: Library, corpus: readonly CorpusFile[], seed:
     } else readAll(lib, detected, input);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    error = `${err.name}: ${err.message}${topOfStack(err)}`;
+    error = `${err.name}: ${err.message}`;
     if (e instanceof lib.UserError || e instanceof lib.CheckFailedError) {
       outcome = /\n/.test(err.message) || /\n/.test(String((e as { hint?: string }).hint ?? '')) ? 'bad-message' : 'refused';
     } else outcome = 'crash';
+    // Stacks only for bugs: formatting one costs more than most cases.
+    if (outcome !== 'refused') error += topOfStack(err);
   }
   const ms = performance.now() - started;
 

@@ -30,6 +30,14 @@ const SUBMESSAGES: Readonly<Record<string, Readonly<Record<number, string>>>> = 
 };
 
 function varint(b: Uint8Array, p: number, end: number): [bigint, number] {
+  // Up to 7 bytes (49 bits) in plain numbers; BigInt only for longer ones.
+  let n = 0;
+  let scale = 1;
+  for (let i = p; i < end && i < p + 7; i++) {
+    n += (b[i] & 0x7f) * scale;
+    scale *= 128;
+    if (!(b[i] & 0x80)) return [BigInt(n), i + 1];
+  }
   let v = 0n;
   let s = 0n;
   for (let i = p; i < end && i < p + 10; i++) {
@@ -77,6 +85,16 @@ export function parseTree(b: Uint8Array, kind = 'model', start = 0, end = b.leng
 }
 
 export function encodeVarint(v: bigint): number[] {
+  if (v >= 0n && v < 0x20000000000000n) {
+    const out: number[] = [];
+    let n = Number(v);
+    while (n >= 0x80) {
+      out.push((n % 128) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    out.push(n);
+    return out;
+  }
   let x = BigInt.asUintN(64, v);
   const out: number[] = [];
   while (x >= 0x80n) {
