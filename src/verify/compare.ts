@@ -165,6 +165,56 @@ export class ErrorAccumulator {
   }
 }
 
+/** How far the elements beyond a tolerance are off (for an FP16 candidate: beyond the FP32 tolerances). */
+export interface Exceedance {
+  readonly atol: number;
+  readonly rtol: number;
+  /** Elements failing the pass rule under these tolerances, non-finite mismatches included. */
+  readonly count: number;
+  /** Over the finite elements counted; 0 when none. */
+  readonly maxAbsError: number;
+  readonly maxRelError: number;
+  /** Largest |candidate - reference| / max(atol, rtol * |reference|): how many allowances the worst element is off. */
+  readonly maxAllowances: number;
+}
+
+/** Counts the elements a second, tighter tolerance would fail, without keeping the outputs. */
+export class ExceedanceCounter {
+  private count = 0;
+  private maxAbs = 0;
+  private maxRel = 0;
+  private maxAllowances = 0;
+
+  constructor(private readonly tol: Tolerance) {}
+
+  add(reference: ArrayLike<number>, candidate: ArrayLike<number>): void {
+    if (reference.length !== candidate.length) {
+      throw new RangeError(`reference has ${reference.length} elements, candidate ${candidate.length}`);
+    }
+    for (let i = 0; i < reference.length; i++) {
+      const r = reference[i];
+      const c = candidate[i];
+      if (!elementFails(r, c, this.tol)) continue;
+      this.count++;
+      if (!Number.isFinite(r) || !Number.isFinite(c)) continue;
+      const d = Math.abs(c - r);
+      const absRef = Math.abs(r);
+      if (d > this.maxAbs) this.maxAbs = d;
+      const rel = d / Math.max(absRef, REL_FLOOR);
+      if (rel > this.maxRel) this.maxRel = rel;
+      // Zero tolerances allow nothing; MAX_VALUE rather than Infinity keeps the report valid JSON.
+      const allowance = Math.max(this.tol.atol, this.tol.rtol * absRef);
+      const times = allowance > 0 ? d / allowance : Number.MAX_VALUE;
+      if (times > this.maxAllowances) this.maxAllowances = times;
+    }
+  }
+
+  result(): Exceedance {
+    const { atol, rtol } = this.tol;
+    return { atol, rtol, count: this.count, maxAbsError: this.maxAbs, maxRelError: this.maxRel, maxAllowances: this.maxAllowances };
+  }
+}
+
 /** Index of the largest value in [start, start+length); NaN never wins. */
 export function argmax(values: ArrayLike<number>, start: number, length: number): number {
   let best = -1;

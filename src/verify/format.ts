@@ -6,9 +6,10 @@ export function formatReport(report: VerifyReport): string {
   const lines: string[] = [];
   const device = report.device.name !== 'unknown' ? ` (${report.device.name}${report.device.software ? ', software' : ''})` : '';
   const verdict = report.ok ? 'PASSED' : 'FAILED';
+  const fp16 = report.precision === 'fp16' ? `, fp16 candidate (${SOURCE[report.precisionSource]})` : '';
   lines.push(
     `${verdict}: ${report.candidate} on ${report.ep}${device} vs ${report.reference} on cpu; ` +
-      `${report.samples} sample${report.samples === 1 ? '' : 's'}, seed ${report.seed}, atol ${report.atol}, rtol ${report.rtol}`,
+      `${report.samples} sample${report.samples === 1 ? '' : 's'}, seed ${report.seed}, atol ${report.atol}, rtol ${report.rtol}${fp16}`,
   );
   for (const s of report.skippedEps) lines.push(`  skipped ${s.ep}: ${s.reason}`);
   for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
@@ -16,8 +17,11 @@ export function formatReport(report: VerifyReport): string {
   return lines.join('\n');
 }
 
+const SOURCE = { option: 'as given', 'inputs-outputs': 'float16 inputs/outputs', weights: 'float16 weights', default: 'default' } as const;
+
 function formatOutput(name: string, o: OutputReport): string[] {
-  const head = `  ${o.ok ? 'ok  ' : 'FAIL'} "${name}" ${o.dtype}[${o.shape.join(', ')}]`;
+  const cand = o.candidateDtype ? ` (candidate ${o.candidateDtype})` : '';
+  const head = `  ${o.ok ? 'ok  ' : 'FAIL'} "${name}" ${o.dtype}[${o.shape.join(', ')}]${cand}`;
   if (o.problem !== undefined || o.elements === null) return [`${head}: ${o.problem ?? 'not compared'}`];
   const parts = [
     `max abs ${num(o.maxAbsError)}`,
@@ -33,6 +37,11 @@ function formatOutput(name: string, o: OutputReport): string[] {
   const lines = [`${head}: ${parts.join(', ')}`];
   const nan = o.nanCount;
   if (nan && (nan.reference > 0 || nan.candidate > 0)) lines.push(`      NaN: reference ${nan.reference}, candidate ${nan.candidate}`);
+  const x = o.fp32Exceed;
+  if (x) {
+    const by = x.count > 0 ? `, up to ${num(x.maxAbsError)} abs, ${num(x.maxRelError)} rel (${x.maxAllowances.toPrecision(3)}x the allowance)` : '';
+    lines.push(`      beyond the FP32 tolerances (atol ${x.atol}, rtol ${x.rtol}): ${x.count}/${o.elements}${by}`);
+  }
   if (o.firstFailure) lines.push(`      first failure ${at(o.firstFailure)}`);
   if (!o.ok && o.worst) lines.push(`      largest error ${at(o.worst)}`);
   return lines;

@@ -1,8 +1,11 @@
 // Seeded random feeds. One generator stream per run: sample by sample, inputs in model order, so a
-// (seed, sample) pair always produces the same tensors.
+// (seed, sample) pair always produces the same tensors. Values are drawn in the reference's dtype; a
+// candidate that takes another float type gets the same values converted (float32 -> float16 rounds
+// to nearest even), so both models see one draw.
 import { Tensor } from 'onnxruntime-node';
 import { numel } from '../dtype';
 import { UserError } from '../errors';
+import { halfToFloat } from '../tensor';
 import { Random } from './random';
 import type { InputSpec } from './shapes';
 
@@ -42,10 +45,40 @@ export function makeFeeds(inputs: readonly InputSpec[], rng: Random, distributio
   return feeds;
 }
 
+/** The reference's feeds as the candidate takes them: the same tensors unless an input's dtype differs. */
+export function candidateFeeds(inputs: readonly InputSpec[], feeds: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = { ...feeds };
+  for (const input of inputs) {
+    if (input.candidateDtype !== undefined && input.candidateDtype !== input.dtype) {
+      out[input.name] = convertFeed(feeds[input.name], input.candidateDtype);
+    }
+  }
+  return out;
+}
+
+/** A float32 tensor as float16 (rounded to nearest even), or a float16 one as float32 (exact). */
+export function convertFeed(t: Tensor, dtype: string): Tensor {
+  const dims = [...t.dims];
+  if (t.type === 'float32' && dtype === 'float16') {
+    const src = t.data as Float32Array;
+    const data = new Uint16Array(src.length);
+    for (let i = 0; i < src.length; i++) data[i] = floatToHalf(src[i]);
+    return new Tensor('float16', data, dims);
+  }
+  if (t.type === 'float16' && dtype === 'float32') {
+    return new Tensor('float32', Float32Array.from(t.data as Uint16Array, halfToFloat), dims);
+  }
+  throw new TypeError(`cannot convert a ${t.type} feed to ${dtype}`);
+}
+
+// One scratch word for reading float32 bits; floatToHalf runs once per element of a feed.
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
 /** Round-to-nearest-even float -> IEEE half bits. Inputs here are small, but the full range is handled. */
 export function floatToHalf(value: number): number {
-  const f32 = new Float32Array([value]);
-  const x = new Uint32Array(f32.buffer)[0];
+  scratch[0] = value;
+  const x = scratchBits[0];
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

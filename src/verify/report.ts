@@ -3,17 +3,26 @@
 import type { DeviceInfo } from './device';
 import type { InputDistribution } from './inputs';
 import type { EpName, Skipped } from './providers';
-import type { OutputStats } from './compare';
+import type { Exceedance, OutputStats } from './compare';
+
+export type Precision = 'fp32' | 'fp16';
+/** Where the precision came from: the caller, float16 in the candidate's interface, its weights, or none of these. */
+export type PrecisionSource = 'option' | 'inputs-outputs' | 'weights' | 'default';
 
 /** Error statistics are null when the output could not be compared (see `problem`). */
 export type NullableStats = { readonly [K in keyof OutputStats]: OutputStats[K] | null };
 
 export type OutputReport = {
   readonly ok: boolean;
+  /** The reference's dtype. */
   readonly dtype: string;
+  /** Set when the candidate's differs (float16 against float32): its values are compared as float32. */
+  readonly candidateDtype?: string;
   readonly shape: readonly number[];
   /** Why the output was not compared, e.g. a shape or dtype mismatch. */
   readonly problem?: string;
+  /** FP16 candidates only: the elements the FP32 default tolerances would fail, and by how much. */
+  readonly fp32Exceed?: Exceedance;
 } & (OutputStats | NullableStats);
 
 export interface Timings {
@@ -36,10 +45,14 @@ export interface VerifyReport {
   readonly skippedEps: readonly Skipped[];
   readonly seed: number;
   readonly samples: number;
+  readonly precision: Precision;
+  readonly precisionSource: PrecisionSource;
+  /** The tolerances applied (the caller's, else the defaults for `precision`). */
   readonly atol: number;
   readonly rtol: number;
   readonly inputDistribution: InputDistribution;
-  readonly inputs: Readonly<Record<string, { readonly dtype: string; readonly shape: readonly number[] }>>;
+  /** `candidateDtype` is set where the candidate takes another float type than the reference. */
+  readonly inputs: Readonly<Record<string, { readonly dtype: string; readonly candidateDtype?: string; readonly shape: readonly number[] }>>;
   readonly outputs: Readonly<Record<string, OutputReport>>;
   /** Reasons the pair is not equal beyond element errors: different inputs, missing outputs, ... */
   readonly problems: readonly string[];

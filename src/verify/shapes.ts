@@ -1,13 +1,24 @@
 // Concrete input shapes for a reference/candidate pair: the caller's shapes when given, else the
 // models' own, with a dynamic batch axis set to 1. Other dynamic dims must come from the caller.
+// A float16 input on one side and float32 on the other is allowed (an FP16 deploy model); any other
+// dtype difference makes the pair unequal.
 import type { InferenceSession } from 'onnxruntime-node';
 import { UserError } from '../errors';
 
 export interface InputSpec {
   readonly name: string;
-  /** onnxruntime's tensor type name, e.g. 'float32'. */
+  /** onnxruntime's tensor type name in the reference, e.g. 'float32'. */
   readonly dtype: string;
+  /** Set when the candidate takes another float type; its feed is converted from the reference's. */
+  readonly candidateDtype?: string;
   readonly shape: readonly number[];
+}
+
+/** Float types that may differ between reference and candidate: values convert between them. */
+export const CONVERTIBLE_FLOATS: readonly string[] = ['float32', 'float16'];
+
+export function convertibleFloats(a: string, b: string): boolean {
+  return a === b || (CONVERTIBLE_FLOATS.includes(a) && CONVERTIBLE_FLOATS.includes(b));
 }
 
 type Dim = number | string;
@@ -22,19 +33,27 @@ export interface InputPlan {
   readonly problems: readonly string[];
 }
 
+/** What messages call the two models (benchmarks say train and deploy). */
+export interface PairLabels {
+  readonly reference: string;
+  readonly candidate: string;
+}
+
 export function planInputs(
   reference: Meta,
   candidate: Meta,
   overrides: Readonly<Record<string, readonly number[]>> = {},
+  labels: PairLabels = { reference: 'reference', candidate: 'candidate' },
 ): InputPlan {
   const problems: string[] = [];
+  const [a, b] = [labels.reference, labels.candidate];
   const refNames = reference.map((m) => m.name);
   const candNames = new Set(candidate.map((m) => m.name));
   const missing = refNames.filter((n) => !candNames.has(n));
   const extra = [...candNames].filter((n) => !refNames.includes(n));
   if (missing.length > 0 || extra.length > 0) {
     problems.push(
-      `the models take different inputs: reference has [${refNames.join(', ')}], candidate has [${[...candNames].join(', ')}]`,
+      `the models take different inputs: ${a} has [${refNames.join(', ')}], ${b} has [${[...candNames].join(', ')}]`,
     );
     return { inputs: [], problems };
   }
@@ -53,13 +72,13 @@ export function planInputs(
         code: 'UNSUPPORTED',
       });
     }
-    if (ref.type !== cand.type) {
-      problems.push(`input "${ref.name}" is ${ref.type} in the reference but ${cand.type} in the candidate`);
+    if (!convertibleFloats(ref.type, cand.type)) {
+      problems.push(`input "${ref.name}" is ${ref.type} in the ${a} but ${cand.type} in the ${b}`);
       continue;
     }
     const given = overrides[ref.name];
-    const shape = given ? checkGiven(ref.name, given, ref.shape, cand.shape) : resolve(ref.name, ref.shape, cand.shape, problems);
-    if (shape) inputs.push({ name: ref.name, dtype: ref.type, shape });
+    const shape = given ? checkGiven(ref.name, given, ref.shape, cand.shape) : resolve(ref.name, ref.shape, cand.shape, problems, labels);
+    if (shape) inputs.push({ name: ref.name, dtype: ref.type, ...(cand.type !== ref.type ? { candidateDtype: cand.type } : {}), shape });
   }
   return { inputs, problems };
 }
@@ -83,9 +102,10 @@ function checkGiven(name: string, given: readonly number[], ...modelShapes: (rea
   return [...given];
 }
 
-function resolve(name: string, ref: readonly Dim[], cand: readonly Dim[], problems: string[]): readonly number[] | undefined {
+function resolve(name: string, ref: readonly Dim[], cand: readonly Dim[], problems: string[], labels: PairLabels): readonly number[] | undefined {
+  const differ = () => `input "${name}" has shape [${fmt(ref)}] in the ${labels.reference} but [${fmt(cand)}] in the ${labels.candidate}`;
   if (cand.length !== ref.length) {
-    problems.push(`input "${name}" has shape [${fmt(ref)}] in the reference but [${fmt(cand)}] in the candidate`);
+    problems.push(differ());
     return undefined;
   }
   const out: number[] = [];
@@ -93,7 +113,7 @@ function resolve(name: string, ref: readonly Dim[], cand: readonly Dim[], proble
     const r = ref[i];
     const c = cand[i];
     if (typeof r === 'number' && typeof c === 'number' && r !== c) {
-      problems.push(`input "${name}" has shape [${fmt(ref)}] in the reference but [${fmt(cand)}] in the candidate`);
+      problems.push(differ());
       return undefined;
     }
     if (typeof r === 'number') out.push(r);

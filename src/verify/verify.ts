@@ -1,17 +1,20 @@
 // verifyModels: run a reference model (CPU) and a candidate (any provider) on the same seeded inputs
 // and compare every output. One session per model lives across all samples; each input tensor is
-// built once per sample and fed to both sessions as is.
+// built once per sample and fed to both sessions as is, or converted once when the candidate takes
+// float16 where the reference takes float32. An FP16 candidate gets the FP16 default tolerances and a
+// count of what the FP32 tolerances would have failed.
 import * as fs from 'fs';
 import { env, InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { halfToFloat } from '../tensor';
-import { ErrorAccumulator, OutputStats } from './compare';
-import { DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
-import { InputDistribution, makeFeeds } from './inputs';
+import { ErrorAccumulator, ExceedanceCounter, OutputStats, Tolerance } from './compare';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
+import { candidateFeeds, InputDistribution, makeFeeds } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
 import { seededRandom } from './random';
-import type { NullableStats, OutputReport, VerifyReport } from './report';
-import { planInputs } from './shapes';
+import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
+import { convertibleFloats, planInputs } from './shapes';
+import { weightElements } from './weight-precision';
 
 export interface VerifyProgress {
   readonly phase: 'load' | 'run';
@@ -26,8 +29,15 @@ export interface VerifyOptions {
   samples?: number;
   /** Full shapes per input name; dynamic dims otherwise come from the models, with batch = 1. */
   inputShapes?: Readonly<Record<string, readonly number[]>>;
+  /** Default DEFAULT_ATOL, or DEFAULT_ATOL_FP16 for an FP16 candidate. */
   atol?: number;
+  /** Default DEFAULT_RTOL, or DEFAULT_RTOL_FP16 for an FP16 candidate. */
   rtol?: number;
+  /**
+   * The candidate's precision, which picks the default tolerances. Unset, it is 'fp16' when the
+   * candidate has a float16 input or output, or stores more float weights as float16 than as float32.
+   */
+  precision?: Precision;
   /** Provider for the candidate. Default 'cpu'. */
   ep?: EpChoice;
   /** The reference always runs on the CPU provider. */
@@ -56,7 +66,13 @@ export async function verifyModels(reference: string, candidate: string, options
     cand = await openCandidate(candidate, o.ep);
     const loadCandidateMs = performance.now() - t;
     progress({ phase: 'load', done: 2, total: 2 });
-    const run = await compareSessions(ref.session, cand.session, o, progress);
+    const { precision, source: precisionSource } = o.precision
+      ? { precision: o.precision, source: 'option' as const }
+      : detectPrecision(cand.session, candidate);
+    const fp16 = precision === 'fp16';
+    const tol: Tolerance = { atol: o.atol ?? (fp16 ? DEFAULT_ATOL_FP16 : DEFAULT_ATOL), rtol: o.rtol ?? (fp16 ? DEFAULT_RTOL_FP16 : DEFAULT_RTOL) };
+    const fp32: Tolerance | undefined = fp16 ? { atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL } : undefined;
+    const run = await compareSessions(ref.session, cand.session, { ...o, tol, fp32 }, progress);
     return {
       ok: run.problems.length === 0 && Object.values(run.outputs).every((r) => r.ok),
       ep: cand.ep,
@@ -65,8 +81,10 @@ export async function verifyModels(reference: string, candidate: string, options
       skippedEps: cand.skipped,
       seed: o.seed,
       samples: o.samples,
-      atol: o.atol,
-      rtol: o.rtol,
+      precision,
+      precisionSource,
+      atol: tol.atol,
+      rtol: tol.rtol,
       inputDistribution: o.inputDistribution,
       inputs: run.inputs,
       outputs: run.outputs,
@@ -92,8 +110,9 @@ export async function verifyModels(reference: string, candidate: string, options
 interface Settled {
   seed: number;
   samples: number;
-  atol: number;
-  rtol: number;
+  atol?: number;
+  rtol?: number;
+  precision?: Precision;
   ep: EpChoice;
   inputDistribution: InputDistribution;
   inputShapes: Readonly<Record<string, readonly number[]>>;
@@ -102,23 +121,38 @@ interface Settled {
 function settle(options: VerifyOptions): Settled {
   const seed = options.seed ?? DEFAULT_SEED;
   const samples = options.samples ?? DEFAULT_SAMPLES;
-  const atol = options.atol ?? DEFAULT_ATOL;
-  const rtol = options.rtol ?? DEFAULT_RTOL;
+  const { atol, rtol, precision } = options;
   const ep = options.ep ?? 'cpu';
   const inputDistribution = options.inputDistribution ?? 'normal';
   const bad = (what: string) => new UserError(what, { code: 'BAD_USAGE' });
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad(`seed ${seed} is not an integer in [0, 2^32)`);
   if (!Number.isSafeInteger(samples) || samples < 1) throw bad(`samples ${samples} is not a positive integer`);
-  if (!(atol >= 0) || !Number.isFinite(atol)) throw bad(`atol ${atol} is not a finite number >= 0`);
-  if (!(rtol >= 0) || !Number.isFinite(rtol)) throw bad(`rtol ${rtol} is not a finite number >= 0`);
+  if (atol !== undefined && (!(atol >= 0) || !Number.isFinite(atol))) throw bad(`atol ${atol} is not a finite number >= 0`);
+  if (rtol !== undefined && (!(rtol >= 0) || !Number.isFinite(rtol))) throw bad(`rtol ${rtol} is not a finite number >= 0`);
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'fp16') throw bad(`unknown precision "${precision}" (choose fp32 or fp16)`);
   if (!EP_CHOICES.includes(ep)) throw bad(`unknown execution provider "${ep}" (choose from ${EP_CHOICES.join(', ')})`);
   if (options.referenceEp !== undefined && options.referenceEp !== 'cpu') throw bad('the reference runs on the cpu provider only');
   if (inputDistribution !== 'normal' && inputDistribution !== 'uniform') throw bad(`unknown input distribution "${inputDistribution}"`);
-  return { seed, samples, atol, rtol, ep, inputDistribution, inputShapes: options.inputShapes ?? {} };
+  return { seed, samples, atol, rtol, precision, ep, inputDistribution, inputShapes: options.inputShapes ?? {} };
+}
+
+/** FP16 when the candidate's interface has float16, else when most of its float weights are float16. */
+function detectPrecision(cand: InferenceSession, file: string): { precision: Precision; source: PrecisionSource } {
+  const io = [...cand.inputMetadata, ...cand.outputMetadata];
+  if (io.some((m) => m.isTensor && m.type === 'float16')) return { precision: 'fp16', source: 'inputs-outputs' };
+  const w = weightElements(file);
+  if (w.float16 > w.float32) return { precision: 'fp16', source: 'weights' };
+  return { precision: 'fp32', source: 'default' };
+}
+
+interface Comparing extends Settled {
+  tol: Tolerance;
+  /** For an FP16 candidate: the FP32 tolerances, to count what they would fail. */
+  fp32?: Tolerance;
 }
 
 interface SessionComparison {
-  inputs: Record<string, { dtype: string; shape: readonly number[] }>;
+  inputs: Record<string, { dtype: string; candidateDtype?: string; shape: readonly number[] }>;
   outputs: Record<string, OutputReport>;
   problems: string[];
   runReferenceMs: number;
@@ -129,12 +163,14 @@ interface SessionComparison {
 async function compareSessions(
   ref: InferenceSession,
   cand: InferenceSession,
-  o: Settled,
+  o: Comparing,
   progress: (e: VerifyProgress) => void,
 ): Promise<SessionComparison> {
   const plan = planInputs(ref.inputMetadata, cand.inputMetadata, o.inputShapes);
   const problems = [...plan.problems];
-  const inputs = Object.fromEntries(plan.inputs.map((i) => [i.name, { dtype: i.dtype, shape: i.shape }]));
+  const inputs = Object.fromEntries(
+    plan.inputs.map((i) => [i.name, { dtype: i.dtype, ...(i.candidateDtype ? { candidateDtype: i.candidateDtype } : {}), shape: i.shape }]),
+  );
   const result: SessionComparison = { inputs, outputs: {}, problems, runReferenceMs: 0, runCandidateMs: 0, compareMs: 0 };
   if (problems.length > 0) return result;
 
@@ -147,14 +183,15 @@ async function compareSessions(
   if (fetch.length === 0) return result;
 
   const rng = seededRandom(o.seed);
-  const tracks = new Map<string, { acc: ErrorAccumulator; dtype: string; shape: readonly number[]; problem?: string }>();
+  const tracks = new Map<string, Track>();
   for (let sample = 0; sample < o.samples; sample++) {
     const feeds = makeFeeds(plan.inputs, rng, o.inputDistribution);
+    const converted = candidateFeeds(plan.inputs, feeds);
     let t = performance.now();
     const r = await ref.run(feeds, fetch);
     result.runReferenceMs += performance.now() - t;
     t = performance.now();
-    const c = await cand.run(feeds, fetch);
+    const c = await cand.run(converted, fetch);
     result.runCandidateMs += performance.now() - t;
     t = performance.now();
     for (const name of fetch) {
@@ -162,33 +199,51 @@ async function compareSessions(
       const ct = c[name] as Tensor;
       let track = tracks.get(name);
       if (!track) {
-        track = { acc: new ErrorAccumulator(o), dtype: rt.type, shape: rt.dims };
+        track = { acc: new ErrorAccumulator(o.tol), dtype: rt.type, candidateDtype: ct.type, shape: rt.dims };
+        if (o.fp32) track.fp32 = new ExceedanceCounter(o.fp32);
         tracks.set(name, track);
       }
       if (track.problem) continue;
       track.problem = mismatch(rt, ct);
       if (track.problem) continue;
       const dims = rt.dims;
-      track.acc.add(numbers(rt), numbers(ct), dims.length === 2 && dims[1] > 1 ? dims[1] : 0);
+      const [rv, cv] = [numbers(rt), numbers(ct)];
+      track.acc.add(rv, cv, dims.length === 2 && dims[1] > 1 ? dims[1] : 0);
+      track.fp32?.add(rv, cv);
     }
     result.compareMs += performance.now() - t;
     progress({ phase: 'run', done: sample + 1, total: o.samples });
   }
   for (const [name, track] of tracks) {
-    const base = { dtype: track.dtype, shape: track.shape };
+    const base = {
+      dtype: track.dtype,
+      ...(track.candidateDtype !== track.dtype ? { candidateDtype: track.candidateDtype } : {}),
+      shape: track.shape,
+    };
     if (track.problem) {
       problems.push(`output "${name}": ${track.problem}`);
       result.outputs[name] = { ok: false, ...base, problem: track.problem, ...NULL_STATS };
     } else {
       const stats = track.acc.result();
-      result.outputs[name] = { ok: stats.failingElements === 0, ...base, ...stats };
+      const fp32Exceed = track.fp32?.result();
+      result.outputs[name] = { ok: stats.failingElements === 0, ...base, ...stats, ...(fp32Exceed ? { fp32Exceed } : {}) };
     }
   }
   return result;
 }
 
+interface Track {
+  acc: ErrorAccumulator;
+  fp32?: ExceedanceCounter;
+  dtype: string;
+  candidateDtype: string;
+  shape: readonly number[];
+  problem?: string;
+}
+
+/** Why an output cannot be compared; float16 against float32 can (as float32 values). */
 function mismatch(r: Tensor, c: Tensor): string | undefined {
-  if (r.type !== c.type) return `dtype differs: reference ${r.type}, candidate ${c.type}`;
+  if (!convertibleFloats(r.type, c.type)) return `dtype differs: reference ${r.type}, candidate ${c.type}`;
   const same = r.dims.length === c.dims.length && r.dims.every((d, i) => d === c.dims[i]);
   if (!same) return `shape differs: reference [${r.dims.join(', ')}], candidate [${c.dims.join(', ')}]`;
   if (r.type === 'string') return 'string outputs cannot be compared numerically';

@@ -1,37 +1,11 @@
 // The WebGPU path. Runs when a WebGPU adapter exists (on a machine without a GPU: Mesa lavapipe, see
 // docs/verify.md) and is skipped, visibly, when none does. REPVGG_REQUIRE_WEBGPU=1 turns the skip into
 // a failure, so CI cannot pass by silently losing its adapter.
-import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_ATOL, probeWebGpu, verifyModels } from '../../src/verify';
-import { probeModel } from '../../src/verify/probe-model';
-import { ortReason } from '../../src/verify/providers';
-import { tempDir } from './helpers/tiny-onnx';
+import { probeWebGpuInChild, WEBGPU_REQUIRED as REQUIRED } from './helpers/webgpu-probe';
 
-/**
- * Decides at collection time (jest cannot skip from inside a running test) by trying a one-node model
- * on WebGPU in a child process, which also keeps a crashing driver away from the test run.
- */
-function probeInChild(): { available: boolean; reason: string } {
-  const t = tempDir();
-  try {
-    const file = path.join(t.dir, 'probe.onnx');
-    fs.writeFileSync(file, probeModel());
-    const script = `require(${JSON.stringify(require.resolve('onnxruntime-node'))}).InferenceSession
-      .create(${JSON.stringify(file)}, { executionProviders: ['webgpu'] })
-      .then(() => process.exit(0), (e) => { console.log(String(e && e.message || e)); process.exit(3); });`;
-    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
-    if (r.status === 0) return { available: true, reason: '' };
-    const why = r.stdout.trim() || r.stderr.trim() || `probe exited with ${r.status ?? r.signal}`;
-    return { available: false, reason: ortReason(why.split('\n').pop()!) };
-  } finally {
-    t.cleanup();
-  }
-}
-
-const REQUIRED = process.env.REPVGG_REQUIRE_WEBGPU === '1';
-const probe = probeInChild();
+const probe = probeWebGpuInChild();
 if (!probe.available) {
   console.warn(`WebGPU tests skipped: no WebGPU adapter (${probe.reason})${REQUIRED ? ' but REPVGG_REQUIRE_WEBGPU=1' : ''}`);
 }
