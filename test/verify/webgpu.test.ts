@@ -2,7 +2,9 @@
 // docs/verify.md) and is skipped, visibly, when none does. REPVGG_REQUIRE_WEBGPU=1 turns the skip into
 // a failure, so CI cannot pass by silently losing its adapter.
 import * as path from 'path';
-import { DEFAULT_ATOL, probeWebGpu, verifyModels } from '../../src/verify';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, probeWebGpu, verifyModels } from '../../src/verify';
+import { writeFp16Copy } from './helpers/fp16-onnx';
+import { tempDir } from './helpers/tiny-onnx';
 import { probeWebGpuInChild, WEBGPU_REQUIRED as REQUIRED } from './helpers/webgpu-probe';
 
 const probe = probeWebGpuInChild();
@@ -40,6 +42,20 @@ describe('WebGPU', () => {
     const report = await verifyModels(deploy, deploy, { ep: 'auto' });
     expect(report.ep).toBe('webgpu');
     expect(report.skippedEps).toEqual([]);
+  });
+
+  webgpuTest('an FP16 candidate passes on WebGPU under the FP16 defaults', async () => {
+    const t = tempDir();
+    try {
+      const fp16 = path.join(t.dir, 'deploy-fp16.onnx');
+      writeFp16Copy(path.join(FIXTURE, 'deploy_ref.onnx'), fp16, 'io');
+      const report = await verifyModels(path.join(FIXTURE, 'train.onnx'), fp16, { ep: 'webgpu', samples: 2 });
+      expect(report).toMatchObject({ ok: true, ep: 'webgpu', precision: 'fp16', atol: DEFAULT_ATOL_FP16 });
+      expect(report.outputs.output.candidateDtype).toBe('float16');
+      expect(report.outputs.output.fp32Exceed!.count).toBeGreaterThan(0);
+    } finally {
+      t.cleanup();
+    }
   });
 
   if (!probe.available && !REQUIRED) {
