@@ -1,4 +1,5 @@
 // Dotted state-dict key helpers. A block at the root of a state dict has the empty prefix.
+import { printable } from '../formats/printable';
 
 /** "a.b" + "c" → "a.b.c"; "" + "c" → "c". */
 export function join(prefix: string, rest: string): string {
@@ -20,6 +21,6 @@ export function under(key: string, prefix: string): string | undefined {
 /** A short list of keys for messages. */
 export function describeKeys(keys: readonly string[], max = 8): string {
   if (keys.length === 0) return 'none';
-  const shown = keys.slice(0, max).map((k) => `'${k}'`).join(', ');
+  const shown = keys.slice(0, max).map((k) => `'${printable(k)}'`).join(', ');
   return keys.length > max ? `${shown}, … (${keys.length} in all)` : shown;
 }

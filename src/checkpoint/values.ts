@@ -3,6 +3,7 @@
 import { UserError } from '../errors';
 import { BatchNormParams, Branch, Kernel, mergeBranches } from '../math/kernel';
 import { ownedFloat32 } from '../formats/owned-floats';
+import { printable } from '../formats/printable';
 import { Tensor, toFloat32 } from '../tensor';
 import { BnKeys, ConvBranch, TrainBlock } from './blocks';
 
@@ -17,7 +18,7 @@ function tensorAt(tensors: Tensors, key: string): Tensor {
   const t = tensors.get(key);
   if (!t) throw new Error(`no tensor '${key}'`);
   if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16' && t.dtype !== 'float64') {
-    throw new UserError(`'${key}' is ${t.dtype}, not a floating-point tensor`, { code: 'BAD_INPUT' });
+    throw new UserError(`'${printable(key)}' is ${t.dtype}, not a floating-point tensor`, { code: 'BAD_INPUT' });
   }
   return t;
 }
@@ -30,7 +31,7 @@ function finite(key: string, v: Float32Array, o: ReadOptions, first = 0): Float3
   if (o.check === false) return v;
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) {
-      throw new UserError(`'${key}' holds ${v[i]} at element ${first + i}: a merge of non-finite weights is meaningless`, {
+      throw new UserError(`'${printable(key)}' holds ${v[i]} at element ${first + i}: a merge of non-finite weights is meaningless`, {
         code: 'BAD_INPUT',
         hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
       });
@@ -76,7 +77,7 @@ export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: nu
   const eps32 = Math.fround(eps);
   for (let i = 0; o.check !== false && i < variance.length; i++) {
     if (!(Math.fround(variance[i] + eps32) > 0)) {
-      throw new UserError(`'${keys.variance}' holds ${variance[i]} at element ${i}, at or below -eps (${eps}): BN would divide by sqrt of a non-positive number`, {
+      throw new UserError(`'${printable(keys.variance)}' holds ${variance[i]} at element ${i}, at or below -eps (${eps}): BN would divide by sqrt of a non-positive number`, {
         code: 'BAD_INPUT',
       });
     }

@@ -129,3 +129,20 @@ test('an integer tensor where a deploy conv weight belongs is refused when build
   expect(e.message).toBe("'stage0.rbr_reparam.weight' is int32, not a floating-point tensor");
   expect(fs.existsSync(out)).toBe(false);
 });
+
+test('checkpoint keys with escape sequences are named escaped when their values are refused', async () => {
+  const raw = fs.readFileSync(path.join(FIXTURES, 'ckpt', 'official', 'train.safetensors'));
+  const n = Number(raw.readBigUInt64LE(0));
+  const header = JSON.parse(raw.subarray(8, 8 + n).toString()) as Record<string, { data_offsets: [number, number] }>;
+  const data = Buffer.from(raw.subarray(8 + n));
+  data.writeFloatLE(NaN, header['stage1.0.rbr_dense.conv.weight'].data_offsets[0]);
+  const renamed = Object.fromEntries(Object.entries(header).map(([k, v]) => [k === '__metadata__' ? k : `\u001b[31m${k}`, v]));
+  const json = Buffer.from(JSON.stringify(renamed));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const file = path.join(dir, 'escape-keys.safetensors');
+  fs.writeFileSync(file, Buffer.concat([len, json, data]));
+  const e = await convert(file, path.join(dir, 'escape-out.safetensors'), { verify: false }).then(() => new Error('converted'), (x: Error) => x);
+  oneLine(e);
+  expect(e.message).toBe("'\\u001b[31mstage1.0.rbr_dense.conv.weight' holds NaN at element 0: a merge of non-finite weights is meaningless");
+});
