@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors';
 import { removeStagedFiles } from '../formats/atomic-file';
 import { DEFAULT_ATOL, DEFAULT_RTOL } from '../verify';
+import { BenchArgs, benchCommand, runBench } from './commands/bench';
 import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
 import { InspectArgs, inspectCommand, runInspect } from './commands/inspect';
 import { VerifyCommandArgs, runVerify, verifyCommand } from './commands/verify';
@@ -35,6 +36,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command<InspectArgs>('inspect <model>', 'report a model\'s format, form, blocks, parameters and MACs, and what conversion would do; writes nothing', inspectCommand, (a) =>
       run(() => runInspect(a, makeOutput(a as Common))),
     )
+    .command<BenchArgs>('bench <train> <deploy>', 'time the training and deploy models, interleaved, on one provider', benchCommand, (a) =>
+      run(() => runBench(a, makeOutput(a as Common))),
+    )
     .options({
       json: { type: 'boolean', describe: 'print one machine-readable report on stdout (human text stays on stderr)' },
       quiet: { type: 'boolean', alias: 'q', describe: 'print only warnings and errors' },
@@ -48,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .example('$0 verify train.onnx deploy.onnx --ep webgpu --input-shape 1x3x224x224', 'check the deploy model on the GPU')
     .example('$0 RepVGG-A0-train.pth RepVGG-A0-deploy.safetensors', 'convert a checkpoint (no Python needed); .pth and .wts work too')
     .example('$0 inspect train.onnx', 'list the blocks, what will merge and why not, parameters and MACs')
+    .example('$0 bench train.onnx deploy.onnx --ep webgpu --runs 50', 'latency of both models and the deploy speedup')
     .epilogue(
       `Verification: an element fails only if |deploy - train| exceeds both --atol (default ${DEFAULT_ATOL}) and --rtol (default ${DEFAULT_RTOL}) × |train|; NaN fails.\n` +
         'Exit codes: 0 success, 1 the models differ, 2 bad input or usage, 70 internal error (please report it).',

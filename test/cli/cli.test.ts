@@ -138,3 +138,14 @@ describe('verify on the GPU', () => {
     ]);
   });
 });
+
+test('bench prints both latencies and the ratio, and --json holds them', () => {
+  const r = cli('bench', train, deployRef, '--runs', '3', '--warmup', '1', '--json');
+  expect(r.code).toBe(0);
+  const j = JSON.parse(r.stdout);
+  expect(j.train.p50Ms).toBeGreaterThan(0);
+  expect(j.deploy.p50Ms).toBeGreaterThan(0);
+  expect(j.speedup).toBeCloseTo(j.train.p50Ms / j.deploy.p50Ms, 6);
+  expect(r.stderr).toMatch(/train .* ms[\s\S]*deploy .* ms[\s\S]*speedup \d+\.\d+x/);
+  expect(cli('bench', train, deployRef, '--runs', '0').code).toBe(2);
+});
