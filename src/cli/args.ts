@@ -1,6 +1,6 @@
 // Option parsing shared by the commands: input shapes, execution providers, verification settings.
 import { UserError } from '../errors';
-import { DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, DEFAULT_SEED, EP_CHOICES, EpChoice, VerifyOptions } from '../verify';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED, EP_CHOICES, EpChoice, VerifyOptions } from '../verify';
 import type { Options } from 'yargs';
 
 /** "1x3x224x224" for the only input, or "NAME:1x3x224x224"; may repeat. */
@@ -23,8 +23,8 @@ export const verifyFlags = {
   ep: { type: 'string', choices: EP_CHOICES as unknown as string[], default: 'cpu', describe: 'execution provider for the deploy model (the reference always runs on cpu); auto = first that works, GPU first' },
   seed: { type: 'number', default: DEFAULT_SEED, describe: 'seed of the random inputs' },
   samples: { type: 'number', default: DEFAULT_SAMPLES, describe: 'number of random inputs' },
-  atol: { type: 'number', default: DEFAULT_ATOL, describe: 'absolute tolerance; an element fails only if it exceeds both atol and rtol·|ref|' },
-  rtol: { type: 'number', default: DEFAULT_RTOL, describe: 'relative tolerance' },
+  atol: { type: 'number', describe: `absolute tolerance; an element fails only if it exceeds both atol and rtol·|ref| (default ${DEFAULT_ATOL}; FP16 models ${DEFAULT_ATOL_FP16})` },
+  rtol: { type: 'number', describe: `relative tolerance (default ${DEFAULT_RTOL}; FP16 models ${DEFAULT_RTOL_FP16})` },
   'input-shape': { type: 'string', array: true, describe: 'shape of an input: 1x3x224x224 or NAME:1x3x224x224 (dynamic dims default to 1)' },
 } as const satisfies Record<string, Options>;
 
@@ -32,14 +32,15 @@ export interface VerifyArgs {
   ep: string;
   seed: number;
   samples: number;
-  atol: number;
-  rtol: number;
+  atol?: number;
+  rtol?: number;
   'input-shape'?: string[];
 }
 
 /** Verification options from flags; an unnamed --input-shape stays under the key '*' (see resolveInputShapes). */
 export function verifyOptionsFrom(a: VerifyArgs): Omit<VerifyOptions, 'onProgress'> {
   for (const [k, v] of Object.entries({ seed: a.seed, samples: a.samples, atol: a.atol, rtol: a.rtol })) {
+    if (v === undefined) continue;
     if (!Number.isFinite(v) || v < 0) throw new UserError(`--${k} ${v} is not a non-negative number`, { code: 'BAD_USAGE' });
   }
   if (!Number.isInteger(a.samples) || a.samples < 1) throw new UserError(`--samples ${a.samples} must be a whole number of at least 1`, { code: 'BAD_USAGE' });

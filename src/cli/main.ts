@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors';
 import { removeStagedFiles } from '../formats/atomic-file';
-import { DEFAULT_ATOL, DEFAULT_RTOL } from '../verify';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16 } from '../verify';
 import { BenchArgs, benchCommand, runBench } from './commands/bench';
 import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
 import { InspectArgs, inspectCommand, runInspect } from './commands/inspect';
@@ -55,6 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .example('$0 bench train.onnx deploy.onnx --ep webgpu --runs 50', 'latency of both models and the deploy speedup')
     .epilogue(
       `Verification: an element fails only if |deploy - train| exceeds both --atol (default ${DEFAULT_ATOL}) and --rtol (default ${DEFAULT_RTOL}) × |train|; NaN fails.\n` +
+        `FP16 deploy models default to atol ${DEFAULT_ATOL_FP16} and rtol ${DEFAULT_RTOL_FP16}; the report also counts what the FP32 tolerances would fail.\n` +
         'Exit codes: 0 success, 1 the models differ, 2 bad input or usage, 70 internal error (please report it).',
     )
     .strict()
