@@ -56,43 +56,48 @@ export async function convertCheckpoint(
 ): Promise<CheckpointResult> {
   const read = await phase(emit, 'read', () => readCheckpoint(input, formats.input, { entry: options.entry }), input);
   const sd = read.value;
-  if (formats.output === 'onnx' && inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps }).form === 'deploy') {
-    return deployCheckpointToOnnx(sd, output, options, emit, read.ms);
-  }
-  const merge = await phase(emit, 'merge', () => convertStateDict(sd, { scheme: options.scheme, bnEps: options.bnEps }));
-  const { tensors, report } = merge.value;
-  for (const n of report.notes) emit({ type: 'warning', message: n });
-  const classifier = CLASSIFIER_SCHEMES.includes(report.scheme);
-  const needArch = formats.output === 'onnx' || (options.verify && classifier);
-  const architecture = needArch ? inferArchitecture(sd, { arch: options.arch, scheme: report.scheme }) : undefined;
-  if (formats.output === 'onnx' && !architecture) {
-    throw new UserError(`an ONNX graph cannot be built from ${report.scheme} weights`, { code: 'UNSUPPORTED', hint: 'export the ONNX from the training code and convert that instead' });
-  }
-  const build = { inputShape: options.inputShape, opset: options.opset };
-  const metadata = {
-    format: 'pt',
-    'repvgg-convert.scheme': report.scheme,
-    'repvgg-convert.source': path.basename(input),
-    ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
-  };
-  const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData), output);
-  const staged = write.value;
-  let verify: VerifyReport | undefined;
-  let verifySkipped: string | undefined;
-  let verifyMs = 0;
+  // The tensors are file ranges until written and verified; the file closes when both are done.
   try {
-    if (options.verify && architecture) {
-      const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions));
-      verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
-      verifyMs = v.ms;
-    } else if (options.verify) {
-      verifySkipped = `${report.scheme} weights belong to a detector whose graph is not in the checkpoint, so no ONNX pair can be built; the merge math is the one the ONNX path verifies`;
+    if (formats.output === 'onnx' && inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps }).form === 'deploy') {
+      return await deployCheckpointToOnnx(sd, output, options, emit, read.ms);
     }
-  } catch (e) {
-    staged.abort();
-    throw e;
+    const merge = await phase(emit, 'merge', () => convertStateDict(sd, { scheme: options.scheme, bnEps: options.bnEps }));
+    const { tensors, report } = merge.value;
+    for (const n of report.notes) emit({ type: 'warning', message: n });
+    const classifier = CLASSIFIER_SCHEMES.includes(report.scheme);
+    const needArch = formats.output === 'onnx' || (options.verify && classifier);
+    const architecture = needArch ? inferArchitecture(sd, { arch: options.arch, scheme: report.scheme }) : undefined;
+    if (formats.output === 'onnx' && !architecture) {
+      throw new UserError(`an ONNX graph cannot be built from ${report.scheme} weights`, { code: 'UNSUPPORTED', hint: 'export the ONNX from the training code and convert that instead' });
+    }
+    const build = { inputShape: options.inputShape, opset: options.opset };
+    const metadata = {
+      format: 'pt',
+      'repvgg-convert.scheme': report.scheme,
+      'repvgg-convert.source': path.basename(input),
+      ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
+    };
+    const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData), output);
+    const staged = write.value;
+    let verify: VerifyReport | undefined;
+    let verifySkipped: string | undefined;
+    let verifyMs = 0;
+    try {
+      if (options.verify && architecture) {
+        const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions));
+        verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
+        verifyMs = v.ms;
+      } else if (options.verify) {
+        verifySkipped = `${report.scheme} weights belong to a detector whose graph is not in the checkpoint, so no ONNX pair can be built; the merge math is the one the ONNX path verifies`;
+      }
+    } catch (e) {
+      staged.abort();
+      throw e;
+    }
+    return { report, architecture, verify, verifySkipped, bytesWritten: staged.result, staged, metadata, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+  } finally {
+    sd.close?.();
   }
-  return { report, architecture, verify, verifySkipped, bytesWritten: staged.result, staged, metadata, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
 }
 
 /** A checkpoint already in deploy form becomes a deploy ONNX as it is; there is no training graph to compare. */

@@ -1,5 +1,6 @@
 // The one exit point: every command returns an exit code or throws; errors are sorted into tiers here.
 import { CheckFailedError, UserError } from '../errors';
+import { printable } from '../formats/printable';
 
 export const EXIT = { ok: 0, checkFailed: 1, userError: 2, internal: 70 } as const;
 
@@ -9,10 +10,11 @@ export interface Outcome {
 }
 
 export function classify(e: unknown, debug: boolean): Outcome {
-  if (e instanceof CheckFailedError) return { code: EXIT.checkFailed, message: `check failed: ${e.message}` };
+  // Messages can quote names from the file: control characters are escaped so each stays one line.
+  if (e instanceof CheckFailedError) return { code: EXIT.checkFailed, message: `check failed: ${printable(e.message, 2000)}` };
   if (e instanceof UserError) {
-    const hint = e.hint ? `\n  fix: ${e.hint}` : '';
-    return { code: EXIT.userError, message: `error: ${e.message}${hint}${debug && e.stack ? `\n${e.stack}` : ''}` };
+    const hint = e.hint ? `\n  fix: ${printable(e.hint, 2000)}` : '';
+    return { code: EXIT.userError, message: `error: ${printable(e.message, 2000)}${hint}${debug && e.stack ? `\n${e.stack}` : ''}` };
   }
   const err = e instanceof Error ? e : new Error(String(e));
   const versions = `repvgg-convert ${packageVersion()}, node ${process.version}, ${process.platform}-${process.arch}`;

@@ -1,4 +1,6 @@
 // Node attributes: the values rules read, and the original bytes for writing an attribute back unchanged.
+// An attribute of the wrong type is the file's fault (exit 2), not ours.
+import { UserError } from '../errors';
 import { Part } from '../formats/protobuf/writer';
 import { Tensor } from '../tensor';
 
@@ -23,27 +25,27 @@ export interface Attribute {
 export function intAttr(attrs: ReadonlyMap<string, Attribute>, name: string, fallback: number): number {
   const a = attrs.get(name)?.value;
   if (a === undefined) return fallback;
-  if (a.type !== 'int') throw new TypeError(`attribute ${name} is ${a.type}, not int`);
+  if (a.type !== 'int') throw new UserError(`attribute ${name} is ${a.type}, not int`);
   return a.value;
 }
 
 export function intsAttr(attrs: ReadonlyMap<string, Attribute>, name: string): readonly number[] | undefined {
   const a = attrs.get(name)?.value;
   if (a === undefined) return undefined;
-  if (a.type !== 'ints') throw new TypeError(`attribute ${name} is ${a.type}, not ints`);
+  if (a.type !== 'ints') throw new UserError(`attribute ${name} is ${a.type}, not ints`);
   return a.value;
 }
 
 export function floatAttr(attrs: ReadonlyMap<string, Attribute>, name: string, fallback: number): number {
   const a = attrs.get(name)?.value;
   if (a === undefined) return fallback;
-  if (a.type !== 'float') throw new TypeError(`attribute ${name} is ${a.type}, not float`);
+  if (a.type !== 'float') throw new UserError(`attribute ${name} is ${a.type}, not float`);
   return a.value;
 }
 
 export function stringAttr(attrs: ReadonlyMap<string, Attribute>, name: string, fallback: string): string {
   const a = attrs.get(name)?.value;
   if (a === undefined) return fallback;
-  if (a.type !== 'string') throw new TypeError(`attribute ${name} is ${a.type}, not string`);
+  if (a.type !== 'string') throw new UserError(`attribute ${name} is ${a.type}, not string`);
   return a.value;
 }
