@@ -1,4 +1,5 @@
 // inspect: what a model is and what conversion would do to it, for any supported input; nothing is written.
+import { checkpointInputShape } from '../api/model-info';
 import { detectInputFormat } from '../formats/detect';
 import { UserError } from '../errors';
 import { SchemeName } from '../checkpoint';
@@ -36,15 +37,7 @@ export function inspectModel(file: string, options: InspectOptions = {}): Inspec
     arch: options.arch,
     bnEps: options.bnEps,
     entry: options.entry,
-    inputShape: checkpointShape(options.inputShapes),
+    inputShape: checkpointInputShape(options.inputShapes),
   });
 }
 
-/** A graph built from a checkpoint has one input: the one shape given, named or not. */
-function checkpointShape(shapes: Readonly<Record<string, readonly number[]>> | undefined): readonly number[] | undefined {
-  if (!shapes) return undefined;
-  const all = Object.values(shapes);
-  if (all.length > 1) throw new UserError('a model built from a checkpoint has one input; give one --input-shape', { code: 'BAD_USAGE' });
-  if (all[0].length !== 4) throw new UserError(`--input-shape for a checkpoint is N x C x H x W, not ${all[0].join('x')}`, { code: 'BAD_USAGE' });
-  return all[0];
-}

@@ -1,9 +1,9 @@
 // `repvgg-convert <input> <output>`: the default command.
 import type { Argv } from 'yargs';
 import { ConversionCheckFailed, convert } from '../../api/convert';
+import { checkpointInputShape } from '../../api/model-info';
 import { OutputFormat } from '../../formats/detect';
 import { SCHEME_NAMES, SchemeName } from '../../checkpoint';
-import { UserError } from '../../errors';
 import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
 import { Output } from '../output';
 import { renderConvert } from '../render';
@@ -112,13 +112,4 @@ function convertJson(res: ConversionCheckFailed['result'], ok: boolean) {
     bytesWritten: res.bytesWritten,
     timings: res.timings,
   };
-}
-
-/** A checkpoint has no graph: the shape given (named or not) is the one input's. */
-function checkpointInputShape(shapes: Readonly<Record<string, readonly number[]>> | undefined): readonly number[] | undefined {
-  if (!shapes) return undefined;
-  const all = Object.values(shapes);
-  if (all.length > 1) throw new UserError('a model built from a checkpoint has one input; give one --input-shape', { code: 'BAD_USAGE' });
-  if (all[0].length !== 4) throw new UserError(`--input-shape for a checkpoint is N x C x H x W, not ${all[0].join('x')}`, { code: 'BAD_USAGE' });
-  return all[0];
 }
