@@ -13,6 +13,7 @@
 // The new Conv takes over the root Add's output value, so names downstream and graph outputs are kept.
 import { Graph, Node, Value } from '../ir/graph';
 import { Branch, mergeBranches } from '../math/kernel';
+import { ownedFloat32 } from '../formats/owned-floats';
 import { toFloat32 } from '../tensor';
 import { BnInfo, ConvInfo, assertFinite, bnInfo, convInfo } from './params';
 import { Check, Rule, refuse } from './rule';
@@ -177,16 +178,21 @@ export const mergeBranchesRule: Rule<AddTree, Plan> = {
     const prefix = blockPrefix([...plan.matched].filter((n) => n.opType !== 'Add' && n.opType !== 'Constant'));
     const base = paramBaseName(convLeaves.map((c) => c.weight.value.name), prefix, 'rbr_reparam');
     const compute = () => {
+      // The full-size kernel, read into an array of our own, becomes the result: no second copy.
+      let owned = false;
       const branches: Branch[] = leaves.map((l) => {
         if (l.kind === 'identity') return { kind: 'identity' };
         if (l.kind === 'bn') return { kind: 'bn', bn: l.bn.params };
-        const weight = toFloat32(l.conv.weight.tensor);
+        const full = l.conv.shape[2] === plan.kernel[0] && l.conv.shape[3] === plan.kernel[1];
+        const own = full ? ownedFloat32(l.conv.weight.tensor) : undefined;
+        if (own) owned = true;
+        const weight = own ?? toFloat32(l.conv.weight.tensor);
         assertFinite(l.conv.weight.value.name, weight);
         const bias = l.conv.bias ? toFloat32(l.conv.bias.tensor) : new Float32Array(l.conv.shape[0]);
         if (l.conv.bias) assertFinite(l.conv.bias.value.name, bias);
         return { kind: 'conv', kernel: { shape: l.conv.shape, weight, bias }, bn: l.bn?.params };
       });
-      return mergeBranches(branches, { channelsIn: plan.channelsIn, channelsOut: plan.channelsOut, groups: plan.group });
+      return mergeBranches(branches, { channelsIn: plan.channelsIn, channelsOut: plan.channelsOut, groups: plan.group }, { reuseFullKernel: owned });
     };
     const shape = [plan.channelsOut, plan.channelsIn / plan.group, plan.kernel[0], plan.kernel[1]] as const;
     const { weight, bias } = lazyKernelTensors(shape, compute);
