@@ -82,10 +82,14 @@ export function halfToFloat(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+// One scratch word for reading float32 bits: floatToHalf runs once per element.
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
 /** float → IEEE half bits, rounding to nearest even; overflow gives ±Infinity (callers check first). */
 export function floatToHalf(value: number): number {
-  const f32 = new Float32Array([value]);
-  const x = new Uint32Array(f32.buffer)[0];
+  scratch[0] = value;
+  const x = scratchBits[0];
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;

@@ -5,7 +5,7 @@
 import { Tensor } from 'onnxruntime-node';
 import { numel } from '../dtype';
 import { UserError } from '../errors';
-import { halfToFloat } from '../tensor';
+import { halfToFloat, floatToHalf } from '../tensor';
 import { Random } from './random';
 import type { InputSpec } from './shapes';
 
@@ -71,32 +71,5 @@ export function convertFeed(t: Tensor, dtype: string): Tensor {
   throw new TypeError(`cannot convert a ${t.type} feed to ${dtype}`);
 }
 
-// One scratch word for reading float32 bits; floatToHalf runs once per element of a feed.
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
-
-/** Round-to-nearest-even float -> IEEE half bits. Inputs here are small, but the full range is handled. */
-export function floatToHalf(value: number): number {
-  scratch[0] = value;
-  const x = scratchBits[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rest > mid || (rest === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
+/** float → float16 bits, round to nearest even (one implementation, in tensor.ts). */
+export { floatToHalf };
