@@ -3,7 +3,7 @@
 // exact float16 rounding of the fed inputs, and interface problems that must still fail.
 import * as fs from 'fs';
 import * as path from 'path';
-import { FormatError } from '../../src/errors';
+import { FormatError, UserError } from '../../src/errors';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, formatReport, verifyModels } from '../../src/verify';
 import { weightElements } from '../../src/verify/weight-precision';
 import { Fp16Layout, writeFp16Copy } from './helpers/fp16-onnx';
@@ -79,6 +79,13 @@ describe('the report of an FP16 candidate', () => {
     expect(loose).toMatchObject({ ok: true, precision: 'fp16', precisionSource: 'option', atol: DEFAULT_ATOL_FP16 });
     // An FP32 deploy model stays within the FP32 tolerances, and the report says so.
     expect(loose.outputs.output.fp32Exceed).toMatchObject({ count: 0, maxAbsError: 0, maxAllowances: 0 });
+  });
+
+  test('an unknown precision is refused', async () => {
+    const e = await verifyModels(train('repvgg-bn'), deployRef('repvgg-bn'), { precision: 'fp8' as never }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toBe('unknown precision "fp8" (choose fp32 or fp16)');
+    expect((e as UserError).code).toBe('BAD_USAGE');
   });
 
   test('a given atol or rtol replaces only that default', async () => {
