@@ -1,15 +1,14 @@
-// Float16 copies of float32 ONNX models, built with the project's own reader and writer, so the
-// FP16-aware verification can be tested without a converter that writes FP16 itself. Two layouts, as
-// `--dtype fp16` writes them: float16 graph inputs/outputs ('io'), or float32 I/O kept with Cast nodes
-// around a float16 body ('cast').
+// Float16 copies of float32 ONNX models, built with the project's own reader and writer but not with
+// the converter's fp16 rule, so FP16-aware verification is tested apart from the code it checks. Two
+// layouts, as `--dtype fp16` writes them: float16 graph inputs/outputs ('io'), or float32 I/O kept
+// with Cast nodes around a float16 body ('cast').
 import { GraphField } from '../../../src/formats/onnx/fields';
 import { valueInfo } from '../../../src/formats/onnx/build';
 import { readOnnx } from '../../../src/formats/onnx/read';
 import { writeOnnx } from '../../../src/formats/onnx/write';
 import { Message } from '../../../src/formats/protobuf/writer';
 import { Graph, Value } from '../../../src/ir/graph';
-import { Tensor, toFloat32 } from '../../../src/tensor';
-import { floatToHalf } from '../../../src/verify/inputs';
+import { floatToHalf, Tensor, toFloat32 } from '../../../src/tensor';
 
 export type Fp16Layout = 'io' | 'cast';
 
