@@ -3,11 +3,13 @@ import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
 import { StagedFile, writeFileAtomic } from '../formats/atomic-file';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
 import { TrtReport, makeTrtFriendly } from '../rules/trt-friendly';
 import { probeTrtexec, runTrtexec, shellQuote, trtexecArgs } from './trtexec';
-import { stageOnnx } from '../formats/onnx/write';
+import { stageOnnx, writeOnnx } from '../formats/onnx/write';
 import { Fp16Report, toFloat16 } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
@@ -75,7 +77,11 @@ export interface ConvertResult {
   readonly fp16?: Fp16Report;
   readonly trt?: TrtResult;
   readonly verify?: VerifyReport;
+  /** FP16 output: the float32 deploy graph's check, made before the cast. */
+  readonly verifyFp32?: VerifyReport;
   readonly verifySkipped?: string;
+  /** False when the check failed and nothing was written. */
+  readonly written?: boolean;
   readonly bytesWritten: number;
   readonly timings: Readonly<Record<string, number>>;
 }
@@ -107,8 +113,12 @@ export async function convert(input: string, output: string, options: ConvertOpt
       throw new UserError(`an ONNX model converts to ONNX, not ${outputFormat}`, { code: 'UNSUPPORTED', hint: 'for deploy weights (.safetensors, .pth, .wts), convert the training checkpoint instead' });
     }
     const r = await convertOnnxModel(input, onnxOut, options, verify, emit, trtPass);
+    if ('failedFp32' in r) {
+      const failed: ConvertResult = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, verify: r.failedFp32, written: false, bytesWritten: 0, timings: { ...r.timings, totalMs: performance.now() - started } };
+      throw new ConversionCheckFailed(failed, false);
+    }
     staged = r.staged;
-    result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
+    result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, verifyFp32: r.verifyFp32, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
   } else {
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
     const r = await convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
@@ -130,7 +140,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   if (result.verify && !result.verify.ok) {
     if (options.keepFailed) commit();
     else staged.abort();
-    throw new ConversionCheckFailed(result, options.keepFailed === true);
+    throw new ConversionCheckFailed({ ...result, written: options.keepFailed === true }, options.keepFailed === true);
   }
   commit();
   if (trt && friendly) return { ...result, trt: await buildEngine(trt, friendly, options, emit) };
@@ -163,6 +173,15 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
   try {
     const merge = await phase(emit, 'merge', () => reparameterize(model.graph, { defaultEpsilon: options.bnEps }));
     for (const w of merge.value.warnings) emit({ type: 'warning', message: w });
+    const shapes = resolveInputShapes(options.verifyOptions?.inputShapes, input);
+    // FP16 tolerances measure what float16 costs, not whether the merge is right: the float32 deploy
+    // graph is checked first at the FP32 tolerances, then the float16 file at its own.
+    let verifyFp32: VerifyReport | undefined;
+    if (options.dtype === 'fp16' && verify) {
+      const v = await phase(emit, 'verify', () => verifyInScratch(input, model, { ...options.verifyOptions, precision: 'fp32', inputShapes: shapes }), 'float32 deploy graph');
+      verifyFp32 = { ...v.value, candidate: `${output} (float32, before the cast to float16)` };
+      if (!verifyFp32.ok) return { failedFp32: verifyFp32, reparam: merge.value, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: 0, verifyMs: v.ms } };
+    }
     const fp16 = options.dtype === 'fp16' ? toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
     modelPass?.(model);
     const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
@@ -174,7 +193,8 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
         const v = await phase(emit, 'verify', () =>
           verifyModels(input, staged.tmp, {
             ...options.verifyOptions,
-            inputShapes: resolveInputShapes(options.verifyOptions?.inputShapes, input),
+            ...(fp16 ? { precision: 'fp16' as const } : {}),
+            inputShapes: shapes,
             onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }),
           }),
         );
@@ -185,9 +205,21 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
       staged.abort();
       throw e;
     }
-    return { staged, reparam: merge.value, fp16, verify: report, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+    return { staged, reparam: merge.value, fp16, verify: report, verifyFp32, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
   } finally {
     model.close();
+  }
+}
+
+/** Writes the model as it stands to a scratch folder and verifies it there. */
+async function verifyInScratch(input: string, model: OnnxModel, options: VerifyOptions): Promise<VerifyReport> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+  try {
+    const file = path.join(dir, 'deploy-fp32.onnx');
+    writeOnnx(file, model);
+    return await verifyModels(input, file, options);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

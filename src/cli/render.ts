@@ -36,9 +36,14 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
   if (res.architecture) parts.push(`architecture: ${res.architecture.name ?? 'custom'} (${res.architecture.blocks.length} blocks)`);
   if (res.fp16) parts.push(`fp16: ${res.fp16.initializers} initializers and ${res.fp16.constants} constants to float16, ${res.fp16.casts} casts; inputs/outputs ${res.fp16.io}`);
   if (res.trt) parts.push(renderTrt(res.trt));
+  if (res.verifyFp32) parts.push(`float32 deploy graph, before the cast:\n${renderVerify(res.verifyFp32)}`);
   if (res.verify) parts.push(renderVerify(res.verify));
   else parts.push(`verify: skipped (${res.verifySkipped ?? '--no-verify'})`);
   const t = res.timings;
+  if (res.written === false) {
+    parts.push(`not written: ${res.output} (the check failed)`);
+    return parts.join('\n\n');
+  }
   parts.push(`wrote ${res.output} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
   return parts.join('\n\n');
 }
