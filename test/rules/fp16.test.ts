@@ -8,7 +8,7 @@ import { UserError } from '../../src/errors';
 import { readOnnx } from '../../src/formats/onnx/read';
 import { toFloat16 } from '../../src/rules/fp16';
 import { reparameterize } from '../../src/rules/pipeline';
-import { DEFAULT_ATOL_FP16, DEFAULT_RTOL_FP16 } from '../../src/verify';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16 } from '../../src/verify';
 import { caseDir, tempDir } from '../helpers/fixtures';
 
 const CASES = ['repvgg-bn', 'repvgg-se-folded', 'repvgg-g4-bn', 'detect-bn', 'mobileone-bn', 'acnet-bn'];
@@ -21,6 +21,8 @@ describe('FP16 deploy models', () => {
     const out = path.join(dir, `${c}-fp16.onnx`);
     const res = await convert(path.join(caseDir(c), 'train.onnx'), out, { dtype: 'fp16', verifyOptions: { samples: 2 } });
     expect(res.verify).toMatchObject({ ok: true, atol: DEFAULT_ATOL_FP16, rtol: DEFAULT_RTOL_FP16 });
+    // The merge itself is held to the FP32 tolerances before the cast.
+    expect(res.verifyFp32).toMatchObject({ ok: true, atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL, precision: 'fp32' });
     for (const o of Object.values(res.verify!.outputs)) expect(o.fp32Exceed).toEqual(expect.objectContaining({ count: expect.any(Number) }));
     const m = readOnnx(out);
     expect(m.graph.initializers().filter((v) => v.initializer!.tensor.dtype === 'float32' && !v.uses.every((u) => u.node.opType === 'Resize'))).toEqual([]);
