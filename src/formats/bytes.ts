@@ -68,13 +68,7 @@ export class FileSource implements ByteSource {
   }
 
   private readFresh<B extends Uint8Array = Buffer>(offset: number, length: number, out: B = Buffer.allocUnsafe(length) as unknown as B): B {
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, out, done, length - done, offset + done);
-      if (n === 0) throw new RangeError(`${this.name}: file shrank while reading (byte ${offset + done})`);
-      done += n;
-    }
-    return out;
+    return readFully(this.fd, this.name, offset, out, length);
   }
 
   close(): void {
@@ -85,6 +79,17 @@ export class FileSource implements ByteSource {
 
 function view(b: Buffer, at: number, length: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset + at, length);
+}
+
+/** Fills out[0, length) from the file at `offset`; a file that shrank underneath is an error. */
+export function readFully<B extends Uint8Array>(fd: number, name: string, offset: number, out: B, length = out.length): B {
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, out, done, length - done, offset + done);
+    if (n === 0) throw new RangeError(`${name}: file shrank while reading (byte ${offset + done})`);
+    done += n;
+  }
+  return out;
 }
 
 function checkRange(src: ByteSource, offset: number, length: number): void {

@@ -3,7 +3,7 @@
 // never read here; PyTorch stores storages uncompressed, so each one is a plain file range.
 import * as fs from 'fs';
 import { DecodeError } from '../../errors';
-import { ByteSource } from '../bytes';
+import { ByteSource, readFully } from '../bytes';
 import { printable } from '../printable';
 
 export interface ZipEntry {
@@ -38,14 +38,7 @@ export class UncachedFileSource implements ByteSource {
     if (!(offset >= 0 && length >= 0 && offset + length <= this.length)) {
       throw new RangeError(`read of ${length} bytes at ${offset} is past the end of ${this.name} (${this.length} bytes)`);
     }
-    const out = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, out, done, length - done, offset + done);
-      if (n === 0) throw new RangeError(`${this.name}: file shrank while reading (byte ${offset + done})`);
-      done += n;
-    }
-    return out;
+    return readFully(this.fd, this.name, offset, Buffer.allocUnsafe(length));
   }
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
