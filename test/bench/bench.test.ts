@@ -3,9 +3,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { benchModels, BenchReport, formatBenchReport } from '../../src/bench';
-import { UserError } from '../../src/errors';
 import { writeFp16Copy } from '../verify/helpers/fp16-onnx';
 import { tempDir, unary, writeTiny } from '../verify/helpers/tiny-onnx';
+import { rejection } from '../helpers/errors';
 
 const ROOT = path.join(__dirname, '..', '..', 'fixtures', 'onnx');
 const pair = (c: string) => [path.join(ROOT, c, 'train.onnx'), path.join(ROOT, c, 'deploy_ref.onnx')] as const;
@@ -14,14 +14,6 @@ let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => (tmp = tempDir()));
 afterAll(() => tmp.cleanup());
 
-async function rejection(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(UserError);
-  return e as UserError;
-}
 
 /** What must hold for any report, whatever the machine did. */
 function expectConsistent(r: BenchReport, runs: number): void {

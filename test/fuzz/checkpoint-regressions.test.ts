@@ -10,18 +10,11 @@ import { tensorBytes } from '../../src/tensor';
 import { bytes, dict, f32, glob, int, pickle, storageRef, str, tempDir, writeArchive } from '../formats/checkpoint/helpers';
 import { FIXTURES } from '../helpers/fixtures';
 import { zip } from './structure';
+import { thrown } from '../helpers/errors';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 /** LONG1: integers past 2^31. */
 function long(v: number): Uint8Array {

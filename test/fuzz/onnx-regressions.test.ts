@@ -7,6 +7,7 @@ import { FormatError, UserError } from '../../src/errors';
 import { readOnnx } from '../../src/formats/onnx/read';
 import { caseDir, tempDir } from '../helpers/fixtures';
 import { encodeTree, packVarints, parseTree, PbNode } from './protobuf-tree';
+import { thrown } from '../helpers/errors';
 
 const TRAIN = fs.readFileSync(path.join(caseDir('repvgg-bn'), 'train.onnx'));
 const dir = tempDir();
@@ -29,14 +30,6 @@ const opType = (n: PbNode) => text(n.children!.find((f) => f.no === 4)!);
 const firstConv = (g: PbNode[]) => nodes(g).find((n) => opType(n) === 'Conv')!;
 const attribute = (n: PbNode, name: string) => n.children!.find((f) => f.no === 5 && text(f.children!.find((a) => a.no === 1)!) === name)!;
 
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 async function rejected(p: Promise<unknown>): Promise<Error> {
   try {

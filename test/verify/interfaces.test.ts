@@ -1,21 +1,13 @@
 // Pairs whose interfaces differ (output names, shapes, dtypes, inputs), element mismatches, and
 // dynamic dimensions, on tiny models built in memory.
-import { UserError } from '../../src/errors';
 import { verifyModels } from '../../src/verify';
 import { DOUBLE, INT64, tempDir, unary, writeTiny } from './helpers/tiny-onnx';
+import { rejection } from '../helpers/errors';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => (tmp = tempDir()));
 afterAll(() => tmp.cleanup());
 
-async function rejection(p: Promise<unknown>): Promise<UserError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(UserError);
-  return e as UserError;
-}
 
 describe('interfaces that differ fail with a clear message', () => {
   test('different output names', async () => {
