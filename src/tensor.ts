@@ -6,7 +6,12 @@ export type TensorBytes =
   | { readonly kind: 'range'; readonly range: ByteRange }
   | { readonly kind: 'memory'; readonly bytes: Uint8Array }
   /** Computed when written (merged kernels), so a model's new weights never all sit in memory. */
-  | { readonly kind: 'lazy'; readonly compute: () => Uint8Array };
+  | {
+      readonly kind: 'lazy';
+      readonly compute: () => Uint8Array;
+      /** The same bytes in order, a slice at a time, written in place into what a writer hands out: writers hold one slice, not the tensor. */
+      readonly stream?: (put: SlicePut) => void;
+    };
 
 export interface Tensor {
   readonly dtype: DType;
@@ -40,6 +45,42 @@ export function tensorBytes(t: Tensor): Uint8Array {
       return b;
     }
   }
+}
+
+/**
+ * How a streaming tensor hands over a slice: the writer gives `fill` a 4-byte-aligned target of `n` bytes
+ * (its own output buffer where it can), and takes the bytes once `fill` returns.
+ */
+export type SlicePut = (n: number, fill: (target: Uint8Array) => void) => void;
+
+/** Writes a lazy tensor's bytes through `put`: in slices when the tensor can stream them, else whole. */
+export function streamLazyInto(t: Tensor, put: SlicePut): void {
+  if (t.data.kind !== 'lazy' || !t.data.stream) {
+    const b = tensorBytes(t);
+    put(b.length, (target) => target.set(b));
+    return;
+  }
+  let n = 0;
+  t.data.stream((size, fill) => {
+    n += size;
+    put(size, fill);
+  });
+  if (n !== byteLength(t)) throw new Error(`streamed ${n} bytes for a tensor of ${byteLength(t)}`);
+}
+
+/** Gives a lazy tensor's bytes to `emit` in order (each slice valid only during its call). */
+export function streamLazyBytes(t: Tensor, emit: (slice: Uint8Array) => void): void {
+  if (t.data.kind !== 'lazy' || !t.data.stream) {
+    emit(tensorBytes(t));
+    return;
+  }
+  let scratch = new Uint8Array(0);
+  streamLazyInto(t, (n, fill) => {
+    if (scratch.length < n) scratch = new Uint8Array(n);
+    const b = scratch.subarray(0, n);
+    fill(b);
+    emit(b);
+  });
 }
 
 /** Values as float32 (float64 narrows). A view when the bytes are float32 and aligned, else a copy. */

@@ -10,7 +10,7 @@ import { BlockScan, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join } from './keys';
 import { BlockReport, BranchReport, CheckpointReport, DroppedKey } from './report';
 import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, denseWeightSuffix, deployWeightSuffix, detectScheme } from './schemes';
-import { checkBlock, mergeBlock } from './values';
+import { blameBlock, blockRows, checkBlock, mergeBlock } from './values';
 
 export interface ConvertOptions {
   /** Skip detection and read the keys with this scheme. */
@@ -39,6 +39,11 @@ export function inspectCheckpoint(sd: StateDict, options: ConvertOptions = {}): 
   return plan(sd, options).report;
 }
 
+/**
+ * The deploy state dict. Biases and BN parameters are checked here; merged kernels are computed (and
+ * checked) when their bytes are read, so a NaN or Inf in a kernel throws a UserError at that read —
+ * writers stage their output, so nothing is left behind.
+ */
 export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): Conversion {
   const { spec, scan, report, dropped } = plan(sd, options);
   if (scan.train.length === 0) {
@@ -48,7 +53,7 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
     });
   }
   const eps = report.bnEps;
-  // Read and check every block once up front, so bad values stop the run before any output exists.
+  // Check every block's small tensors up front; kernels are checked as they merge (the output is staged, so a failure leaves nothing).
   for (const b of scan.train) checkBlock(sd.tensors, b, eps);
 
   const firstKey = new Map<string, TrainBlock>();
@@ -66,7 +71,11 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
     const block = firstKey.get(key);
     if (block) {
       const shape: [number, number, number, number] = [block.outChannels, block.inPerGroup, block.kernel[0], block.kernel[1]];
-      const merged = lazyKernelTensors(shape, () => mergeBlock(sd.tensors, block, eps));
+      const merged = lazyKernelTensors(shape, {
+        compute: () => mergeBlock(sd.tensors, block, eps),
+        rows: blockRows(sd.tensors, block, eps),
+        notFinite: () => blameBlock(sd.tensors, block, eps),
+      });
       put(block.deploy.weight, merged.weight);
       put(block.deploy.bias, merged.bias);
     } else if (!owned.has(key) && !dropped.has(key)) {

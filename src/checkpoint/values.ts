@@ -1,7 +1,8 @@
 // Reading a block's numbers: BN parameters and conv kernels as float32, with the checks that make a merge
 // meaningful (every value finite, every running_var + eps above zero), each naming the tensor it refuses.
 import { UserError } from '../errors';
-import { BatchNormParams, Branch, Kernel, mergeBranches } from '../math/kernel';
+import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, mergeBranches, rowMerge } from '../math/kernel';
+import { RowSource, rowRange } from '../rules/rewrite-helpers';
 import { ownedFloat32 } from '../formats/owned-floats';
 import { printable } from '../formats/printable';
 import { Tensor, toFloat32 } from '../tensor';
@@ -40,31 +41,15 @@ function finite(key: string, v: Float32Array, o: ReadOptions, first = 0): Float3
   return v;
 }
 
-const SCAN_FLOATS = 1 << 20;
-let scanBuffer: Float32Array | undefined;
-
-/** Checks a kernel's values through one reused 4 MiB buffer, so a check pass over a model allocates nothing big. */
-function checkKernel(tensors: Tensors, key: string): void {
-  const t = tensorAt(tensors, key);
-  const r = t.data.kind === 'range' ? t.data.range : undefined;
-  if (t.dtype !== 'float32' || !r?.source.readInto) {
-    finite(key, toFloat32(t), {});
-    return;
-  }
-  scanBuffer ??= new Float32Array(SCAN_FLOATS);
-  const bytes = new Uint8Array(scanBuffer.buffer);
-  for (let off = 0; off < r.length; off += bytes.length) {
-    const n = Math.min(bytes.length, r.length - off);
-    r.source.readInto(r.offset + off, bytes.subarray(0, n));
-    finite(key, scanBuffer.subarray(0, n / 4), {}, off / 4);
-  }
-}
-
-/** Checks every value of a block (finite weights, BN variance above -eps), holding none of its kernels. */
+/**
+ * Checks a block's small tensors (finite conv biases and BN parameters, BN variance above -eps). Kernels
+ * are checked as they are merged: a merged value is finite exactly when every input value is (and
+ * nothing overflows), so a bad kernel is found then, and named by blameBlock.
+ */
 export function checkBlock(tensors: Tensors, block: TrainBlock, eps: number): void {
   for (const b of [block.dense, block.oneByOne]) {
     if (!b) continue;
-    checkKernel(tensors, b.weight);
+    tensorAt(tensors, b.weight);
     if (b.bias) finite(b.bias, floats(tensors, b.bias), {});
     if (b.bn) readBn(tensors, b.bn, tensors.get(b.weight)!.shape[0], eps);
   }
@@ -103,25 +88,61 @@ function readConv(tensors: Tensors, b: ConvBranch, eps: number, o: ReadOptions, 
   return { branch: { kind: 'conv', kernel, bn: b.bn ? readBn(tensors, b.bn, shape[0], eps, o) : undefined }, owned: !!owned };
 }
 
-function readBlock(tensors: Tensors, block: TrainBlock, eps: number, o: ReadOptions, ownDense: boolean): { branches: Branch[]; denseOwned: boolean } {
-  const dense = readConv(tensors, block.dense, eps, o, ownDense);
-  const out: Branch[] = [dense.branch];
+function readBlock(tensors: Tensors, block: TrainBlock, eps: number, o: ReadOptions, ownDense: boolean, withDense = true): { branches: Branch[]; denseOwned: boolean } {
+  const dense = withDense ? readConv(tensors, block.dense, eps, o, ownDense) : undefined;
+  const out: Branch[] = dense ? [dense.branch] : [];
   if (block.oneByOne) out.push(readConv(tensors, block.oneByOne, eps, o).branch);
   if (block.identity) out.push({ kind: 'bn', bn: readBn(tensors, block.identity.bn, block.outChannels, eps, o) });
-  return { branches: out, denseOwned: dense.owned };
+  return { branches: out, denseOwned: !!dense?.owned };
+}
+
+const EMPTY = new Float32Array(0);
+
+function geometry(block: TrainBlock): MergeGeometry {
+  const groups = block.groups ?? 1;
+  return { channelsIn: block.identity ? block.outChannels : block.inPerGroup * groups, channelsOut: block.outChannels, groups };
+}
+
+/** The merge writes over the dense kernel only when no other branch is as large. */
+function denseAlone(block: TrainBlock): boolean {
+  const one = block.oneByOne?.kernel;
+  return !one || one[0] < block.kernel[0] || one[1] < block.kernel[1];
 }
 
 /**
- * The block's single equivalent kernel (BN folded, 1x1 centred, identity added). Its values were checked
- * by checkBlock before any output was written, so this second read does not check them again; the
- * dense kernel is read into an array of its own, which becomes the merged kernel.
+ * The block's single equivalent kernel (BN folded, 1x1 centred, identity added). The small tensors were
+ * checked by checkBlock; the dense kernel is read into an array of its own, which becomes the merged kernel.
  */
-export function mergeBlock(tensors: Tensors, block: TrainBlock, eps: number): Kernel {
-  const groups = block.groups ?? 1;
-  const channelsIn = block.identity ? block.outChannels : block.inPerGroup * groups;
+export function mergeBlock(tensors: Tensors, block: TrainBlock, eps: number): MergedKernel {
   const { branches, denseOwned } = readBlock(tensors, block, eps, { check: false }, true);
-  // The dense kernel is the one the merge writes over only when no other branch is as large.
-  const one = block.oneByOne?.kernel;
-  const denseAlone = !one || one[0] < block.kernel[0] || one[1] < block.kernel[1];
-  return mergeBranches(branches, { channelsIn, channelsOut: block.outChannels, groups }, { reuseFullKernel: denseOwned && denseAlone });
+  return mergeBranches(branches, geometry(block), { reuseFullKernel: denseOwned && denseAlone(block) });
+}
+
+/** The block merged a slice of output channels at a time, when its dense kernel is a float32 file range. */
+export function blockRows(tensors: Tensors, block: TrainBlock, eps: number): RowSource | undefined {
+  const range = denseAlone(block) ? rowRange(tensorAt(tensors, block.dense.weight)) : undefined;
+  if (!range) return undefined;
+  return {
+    range,
+    prepare: () => {
+      const dense = tensorAt(tensors, block.dense.weight);
+      const bias = block.dense.bias ? floats(tensors, block.dense.bias) : new Float32Array(dense.shape[0]);
+      const first: Branch = {
+        kind: 'conv',
+        kernel: { shape: dense.shape as unknown as Kernel['shape'], weight: EMPTY, bias },
+        bn: block.dense.bn ? readBn(tensors, block.dense.bn, dense.shape[0], eps, { check: false }) : undefined,
+      };
+      const rest = readBlock(tensors, block, eps, { check: false }, false, false).branches;
+      return rowMerge([first, ...rest], geometry(block));
+    },
+  };
+}
+
+/** Throws the error that names why a block's merge is not finite: the input holding NaN or Inf, or an overflow. */
+export function blameBlock(tensors: Tensors, block: TrainBlock, eps: number): never {
+  readBlock(tensors, block, eps, {}, false);
+  throw new UserError(`merging the block of '${printable(block.dense.weight)}' gives values beyond the float32 range`, {
+    code: 'BAD_INPUT',
+    hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
+  });
 }

@@ -5,7 +5,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort } from 'worker_threads';
 
 const SLOTS = 4;
-const SLOT_BYTES = 2 << 20;
+const SLOT_BYTES = 4 << 20;
 /** Once this much is written unsynced, the worker syncs it while it has nothing queued: the final fsync stays short. */
 const SYNC_EVERY = 32 << 20;
 
@@ -68,7 +68,7 @@ export class BackgroundWriter {
   private readonly port;
   private readonly worker: Worker;
   private slot = 0;
-  private fill = 0;
+  private used = 0;
   private done = false;
 
   constructor(fd: number) {
@@ -86,17 +86,33 @@ export class BackgroundWriter {
     let at = 0;
     while (at < b.length) {
       this.waitFree(this.slot);
-      const n = Math.min(SLOT_BYTES - this.fill, b.length - at);
-      this.data.set(b.subarray(at, at + n), this.slot * SLOT_BYTES + this.fill);
-      this.fill += n;
+      const n = Math.min(SLOT_BYTES - this.used, b.length - at);
+      this.data.set(b.subarray(at, at + n), this.slot * SLOT_BYTES + this.used);
+      this.used += n;
       at += n;
-      if (this.fill === SLOT_BYTES) this.publish();
+      if (this.used === SLOT_BYTES) this.publish();
     }
+  }
+
+  /** Lets `fill` write the next `n` bytes straight into a slot (4-byte aligned), then queues them. */
+  fill(n: number, fill: (target: Uint8Array) => void): void {
+    if (n > SLOT_BYTES) {
+      const b = new Uint8Array(n);
+      fill(b);
+      this.write(b);
+      return;
+    }
+    if (this.used % 4 || SLOT_BYTES - this.used < n) this.publish();
+    this.waitFree(this.slot);
+    const at = this.slot * SLOT_BYTES + this.used;
+    fill(this.data.subarray(at, at + n));
+    this.used += n;
+    if (this.used === SLOT_BYTES) this.publish();
   }
 
   /** Waits until every byte is written, then lets the worker go. Throws what a write threw. */
   finish(): void {
-    if (this.fill) this.publish();
+    if (this.used) this.publish();
     this.stop();
     this.throwIfFailed();
   }
@@ -107,11 +123,11 @@ export class BackgroundWriter {
   }
 
   private publish(): void {
-    Atomics.store(this.ctrl, LENGTH + this.slot, this.fill);
+    Atomics.store(this.ctrl, LENGTH + this.slot, this.used);
     Atomics.store(this.ctrl, STATE + this.slot, FULL);
     Atomics.notify(this.ctrl, STATE + this.slot);
     this.slot = (this.slot + 1) % SLOTS;
-    this.fill = 0;
+    this.used = 0;
   }
 
   private waitFree(i: number, check = true): void {

@@ -108,3 +108,10 @@ export interface ByteRange {
 export function readRange(r: ByteRange): Uint8Array {
   return r.source.read(r.offset, r.length);
 }
+
+/** Fills `target` with the range's bytes from `at` on, straight from the file where the source can. */
+export function readRangeInto(r: ByteRange, at: number, target: Uint8Array): void {
+  if (at < 0 || at + target.length > r.length) throw new RangeError(`bytes ${at}..${at + target.length} are outside a range of ${r.length}`);
+  if (r.source.readInto) r.source.readInto(r.offset + at, target);
+  else target.set(r.source.read(r.offset + at, target.length));
+}

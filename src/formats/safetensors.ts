@@ -3,7 +3,7 @@
 // the writer streams one tensor at a time.
 import { DType, dtypeFromSafetensors, dtypeInfo, numel } from '../dtype';
 import { DecodeError, FormatError, UserError } from '../errors';
-import { Tensor, tensorFromRange } from '../tensor';
+import { Tensor, streamLazyInto, tensorFromRange } from '../tensor';
 import { FileSource } from './bytes';
 import { printable } from './printable';
 import { writeFileAtomic } from './atomic-file';
@@ -180,7 +180,10 @@ export function writeSafetensorsTo(out: FileSink, entries: TensorEntries, metada
   len.writeBigUInt64LE(BigInt(padded.length));
   out.write(len);
   out.write(padded);
-  for (const [, t] of list) forEachChunk(t, (b) => out.write(b));
+  for (const [, t] of list) {
+    if (t.data.kind === 'lazy') streamLazyInto(t, (n, fill) => out.fill(n, fill));
+    else forEachChunk(t, (b) => out.write(b));
+  }
 }
 
 // ---- strict JSON over bytes (keeps key order, refuses duplicate keys, reports byte offsets) ----

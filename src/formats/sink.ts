@@ -26,13 +26,22 @@ export class FileSink {
   }
 
   write(b: Uint8Array): void {
-    if (!this.background && this.written + b.length > this.backgroundAfter) {
+    this.startBackgroundFor(b.length);
+    if (this.background) this.background.write(b);
+    else this.writeHere(b);
+    this.written += b.length;
+  }
+
+  private startBackgroundFor(n: number): void {
+    if (!this.background && this.written + n > this.backgroundAfter) {
       this.drain();
       this.buf = Buffer.alloc(0);
       this.background = new BackgroundWriter(this.fd);
     }
-    if (this.background) this.background.write(b);
-    else if (b.length >= BUFFER / 2) {
+  }
+
+  private writeHere(b: Uint8Array): void {
+    if (b.length >= BUFFER / 2) {
       this.drain();
       writeAll(this.fd, b);
     } else {
@@ -40,7 +49,21 @@ export class FileSink {
       this.buf.set(b, this.used);
       this.used += b.length;
     }
-    this.written += b.length;
+  }
+
+  /**
+   * Hands `fill` a 4-byte-aligned target for the next `n` bytes and writes what it puts there. Once
+   * writes run in the background, the target is the worker's own buffer: the bytes are never copied.
+   */
+  fill(n: number, fill: (target: Uint8Array) => void): void {
+    this.startBackgroundFor(n);
+    if (this.background) this.background.fill(n, fill);
+    else {
+      const b = new Uint8Array(n);
+      fill(b);
+      this.writeHere(b);
+    }
+    this.written += n;
   }
 
   /** Copies a range of another file in chunks, never holding all of it. */

@@ -2,7 +2,7 @@
 // training scripts put around it, and the entry checks and chunked byte streaming the checkpoint writers share.
 import { DTYPES } from '../dtype';
 import { UserError } from '../errors';
-import { byteLength, Tensor, tensorBytes } from '../tensor';
+import { byteLength, streamLazyBytes, Tensor, tensorBytes } from '../tensor';
 
 export interface StateDict {
   /** Insertion order = source order. */
@@ -143,8 +143,11 @@ export function forEachChunk(t: Tensor, fn: (bytes: Uint8Array) => void, chunk =
     }
     case 'memory':
     case 'lazy': {
-      const b = tensorBytes(t);
-      for (let off = 0; off < b.length; off += chunk) fn(b.subarray(off, Math.min(off + chunk, b.length)));
+      const slices = (b: Uint8Array) => {
+        for (let off = 0; off < b.length; off += chunk) fn(b.subarray(off, Math.min(off + chunk, b.length)));
+      };
+      if (t.data.kind === 'lazy') streamLazyBytes(t, slices);
+      else slices(tensorBytes(t));
       return;
     }
   }

@@ -44,6 +44,34 @@ export function foldBatchNorm(k: Kernel, bn: BatchNormParams): Kernel {
   return { shape: k.shape, weight, bias };
 }
 
+/** foldBatchNorm a slice of output channels at a time (same bits), for writers that stream the weights. */
+export function rowFold(shape: readonly [number, number, number, number], convBias: Float32Array, bn: BatchNormParams): RowMerge {
+  const [o, i, h, w] = shape;
+  if (bn.gamma.length !== o) throw new RangeError(`BN has ${bn.gamma.length} channels, conv has ${o}`);
+  const s = bnScale(bn);
+  const per = i * h * w;
+  const bias = new Float32Array(o);
+  for (let c = 0; c < o; c++) bias[c] = bn.beta[c] + (convBias[c] - bn.mean[c]) * s[c];
+  return {
+    shape,
+    bias,
+    rowLength: per,
+    mergeRows(from, rows) {
+      if (rows.length % per || from + rows.length / per > o) throw new RangeError(`${rows.length} floats are not whole rows from row ${from}`);
+      let bad = 0;
+      for (let r = 0; r < rows.length / per; r++) {
+        const sc = s[from + r];
+        for (let j = r * per; j < (r + 1) * per; j++) {
+          const v = Math.fround(rows[j] * sc);
+          rows[j] = v;
+          bad += v - v;
+        }
+      }
+      return bad === 0;
+    },
+  };
+}
+
 /** Place a kernel at the centre of a larger one. Sizes must differ by an even amount. */
 export function padKernel(k: Kernel, kh: number, kw: number): Kernel {
   const [o, i, h, w] = k.shape;
@@ -109,12 +137,90 @@ export interface MergeOptions {
   readonly reuseFullKernel?: boolean;
 }
 
+export interface MergeGeometry {
+  readonly channelsIn: number;
+  readonly channelsOut: number;
+  readonly groups: number;
+}
+
+/** A merged kernel, and whether every merged value is finite (NaN or Inf in, or float32 overflow). */
+export interface MergedKernel extends Kernel {
+  readonly finite: boolean;
+}
+
 /**
  * Merge parallel branches of one block into a single kernel of the largest size. Works one output
  * channel at a time in float64, so besides the result it holds only one channel's worth of scratch:
  * no padded or folded copy of any branch is made.
  */
-export function mergeBranches(branches: readonly Branch[], geometry: { channelsIn: number; channelsOut: number; groups: number }, options: MergeOptions = {}): Kernel {
+export function mergeBranches(branches: readonly Branch[], geometry: MergeGeometry, options: MergeOptions = {}): MergedKernel {
+  const m = prepareMerge(branches, geometry);
+  const { per, channelsOut } = m.g;
+  if (m.full >= 0) {
+    const src = (branches[m.full] as ConvBranch).kernel.weight;
+    const weight = options.reuseFullKernel ? src : new Float32Array(channelsOut * per);
+    const rows = new FullKernelRows(branches, m.scales, m.full, m.g);
+    const finite = rows.merge(0, src, weight);
+    return { shape: m.shape, weight, bias: m.bias, finite: finite && allFinite(m.bias) };
+  }
+  const weight = new Float32Array(channelsOut * per);
+  mergeGeneral(branches, m.scales, weight, m.g);
+  return { shape: m.shape, weight, bias: m.bias, finite: allFinite(weight) && allFinite(m.bias) };
+}
+
+/** A block merged a few output channels at a time, for writers that stream the result. */
+export interface RowMerge {
+  readonly shape: readonly [number, number, number, number];
+  readonly bias: Float32Array;
+  /** Floats per output channel. */
+  readonly rowLength: number;
+  /**
+   * `rows` holds the full-size branch's weights of output channels `from`, `from + 1`, … and is
+   * overwritten with the merged ones. False when a merged value is not finite.
+   */
+  mergeRows(from: number, rows: Float32Array): boolean;
+}
+
+/**
+ * For a block with exactly one full-size conv branch: the merge, one slice of output channels at a time.
+ * That branch's weight array is never read (it may be empty); the caller feeds its rows to `mergeRows`.
+ * Gives the same bits as mergeBranches.
+ */
+export function rowMerge(branches: readonly Branch[], geometry: MergeGeometry): RowMerge {
+  const m = prepareMerge(branches, geometry);
+  if (m.full < 0) throw new RangeError('a row-by-row merge needs exactly one full-size conv branch');
+  const rows = new FullKernelRows(branches, m.scales, m.full, m.g);
+  return {
+    shape: m.shape,
+    bias: m.bias,
+    rowLength: m.g.per,
+    mergeRows: (from, r) => {
+      if (r.length % m.g.per || from + r.length / m.g.per > m.g.channelsOut) throw new RangeError(`${r.length} floats are not whole rows from row ${from}`);
+      return rows.merge(from, r, r);
+    },
+  };
+}
+
+/** The index of the block's one full-size conv branch, or -1 when there is none or several. */
+export function fullSizeBranch(branches: readonly Branch[]): number {
+  const [kh, kw] = mergedSize(branches);
+  const full = branches.flatMap((b, j) => (b.kind === 'conv' && b.kernel.shape[2] === kh && b.kernel.shape[3] === kw ? [j] : []));
+  return full.length === 1 ? full[0] : -1;
+}
+
+type ConvBranch = Extract<Branch, { kind: 'conv' }>;
+
+interface RowGeometry {
+  readonly ipg: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly per: number;
+  readonly channelsOut: number;
+}
+
+type Scales = readonly (Float64Array | undefined)[];
+
+function mergedSize(branches: readonly Branch[]): [number, number] {
   let kh = 1;
   let kw = 1;
   for (const b of branches) {
@@ -123,6 +229,12 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
       kw = Math.max(kw, b.kernel.shape[3]);
     }
   }
+  return [kh, kw];
+}
+
+/** Checks the branches fit together; the BN scales, the merged bias, and which branch is the one full-size conv. */
+function prepareMerge(branches: readonly Branch[], geometry: MergeGeometry) {
+  const [kh, kw] = mergedSize(branches);
   const { channelsIn, channelsOut, groups } = geometry;
   if (channelsIn % groups || channelsOut % groups) throw new RangeError(`${channelsIn}→${channelsOut} channels do not split into ${groups} groups`);
   const ipg = channelsIn / groups;
@@ -138,18 +250,7 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
     if (b.kind !== 'identity' && b.bn && b.bn.gamma.length !== channelsOut) throw new RangeError(`BN has ${b.bn.gamma.length} channels, the block has ${channelsOut}`);
   }
   const scales = branches.map((b) => (b.kind !== 'identity' && b.bn ? bnScale(b.bn) : undefined));
-  const per = ipg * kh * kw;
   const bias = new Float32Array(channelsOut);
-  const full = branches.flatMap((b, j) => (b.kind === 'conv' && b.kernel.shape[2] === kh && b.kernel.shape[3] === kw ? [j] : []));
-  let weight: Float32Array;
-  if (full.length === 1) {
-    const own = (branches[full[0]] as Extract<Branch, { kind: 'conv' }>).kernel.weight;
-    weight = options.reuseFullKernel ? own : new Float32Array(channelsOut * per);
-    mergeOverFullKernel(branches, scales, full[0], weight, { ipg, kh, kw, channelsOut });
-  } else {
-    weight = new Float32Array(channelsOut * per);
-    mergeGeneral(branches, scales, weight, { ipg, kh, kw, channelsOut });
-  }
   for (let c = 0; c < channelsOut; c++) {
     let b0 = 0;
     for (let j = 0; j < branches.length; j++) {
@@ -160,20 +261,18 @@ export function mergeBranches(branches: readonly Branch[], geometry: { channelsI
     }
     bias[c] = b0;
   }
-  return { shape: [channelsOut, ipg, kh, kw], weight, bias };
+  const shape: [number, number, number, number] = [channelsOut, ipg, kh, kw];
+  return { shape, scales, bias, full: fullSizeBranch(branches), g: { ipg, kh, kw, per: ipg * kh * kw, channelsOut } };
 }
 
-interface MergeGeometry {
-  readonly ipg: number;
-  readonly kh: number;
-  readonly kw: number;
-  readonly channelsOut: number;
+export function allFinite(v: Float32Array): boolean {
+  let bad = 0;
+  for (let i = 0; i < v.length; i++) bad += v[i] - v[i];
+  return bad === 0;
 }
-
-type Scales = readonly (Float64Array | undefined)[];
 
 /** Where tap `t` of a kh x kw kernel falls in a centred h x w one (per input channel), or -1. */
-function tapIn(t: number, g: MergeGeometry, h: number, w: number): number {
+function tapIn(t: number, g: RowGeometry, h: number, w: number): number {
   const i = Math.floor(t / (g.kh * g.kw));
   const y = Math.floor((t % (g.kh * g.kw)) / g.kw) - (g.kh - h) / 2;
   const x = (t % g.kw) - (g.kw - w) / 2;
@@ -185,59 +284,88 @@ function tapIn(t: number, g: MergeGeometry, h: number, w: number): number {
  * term, written straight from the full kernel; only taps the other branches touch are summed, in branch
  * order in float64 as the general path does, so both give the same bits.
  */
-function mergeOverFullKernel(branches: readonly Branch[], scales: Scales, primary: number, weight: Float32Array, g: MergeGeometry): void {
-  const { ipg, kh, kw, channelsOut } = g;
-  const per = ipg * kh * kw;
-  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
-  const mask = new Uint8Array(per);
-  for (let j = 0; j < branches.length; j++) {
-    const b = branches[j];
-    if (j === primary) continue;
-    if (b.kind === 'conv') {
-      for (let t = 0; t < per; t++) if (tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3]) >= 0) mask[t] = 1;
-    } else {
-      for (let i = 0; i < ipg; i++) mask[i * kh * kw + centre] = 1;
-    }
-  }
-  const list: number[] = [];
-  mask.forEach((m, t) => m && list.push(t));
-  const touched = Int32Array.from(list);
-  // Per branch, the tap of each touched position inside that branch's own kernel (-1: outside it).
-  const taps = branches.map((b) => (b.kind === 'conv' ? Int32Array.from(touched, (t) => tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3])) : undefined));
-  const perBranch = branches.map((b) => (b.kind === 'conv' ? ipg * b.kernel.shape[2] * b.kernel.shape[3] : 0));
-  // Position in `touched` of each input channel's centre tap, where an identity adds its 1.
-  const centreAt = new Int32Array(ipg).fill(-1);
-  touched.forEach((t, k) => {
-    if (t % (kh * kw) === centre) centreAt[Math.floor(t / (kh * kw))] = k;
-  });
-  const acc = new Float64Array(touched.length);
-  const src = (branches[primary] as Extract<Branch, { kind: 'conv' }>).kernel.weight;
-  const ps = scales[primary];
-  for (let c = 0; c < channelsOut; c++) {
-    const base = c * per;
-    const s = ps ? ps[c] : 1;
-    // The touched taps are summed before the row is written, so `weight` may be `src` itself.
-    acc.fill(0);
+class FullKernelRows {
+  /** Taps (within one output channel) that other branches touch. */
+  private readonly touched: Int32Array;
+  /** Per branch, the tap of each touched position inside that branch's own kernel (-1: outside it). */
+  private readonly taps: (Int32Array | undefined)[];
+  private readonly perBranch: number[];
+  /** Position in `touched` of each input channel's centre tap, where an identity adds its 1. */
+  private readonly centreAt: Int32Array;
+  private readonly acc: Float64Array;
+
+  constructor(private readonly branches: readonly Branch[], private readonly scales: Scales, private readonly primary: number, private readonly g: RowGeometry) {
+    const { ipg, kh, kw, per } = g;
+    const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
+    const mask = new Uint8Array(per);
     for (let j = 0; j < branches.length; j++) {
       const b = branches[j];
-      const sj = scales[j] ? scales[j]![c] : 1;
+      if (j === primary) continue;
       if (b.kind === 'conv') {
-        const w = b.kernel.weight;
-        const tj = taps[j]!;
-        const off = c * perBranch[j];
-        for (let k = 0; k < tj.length; k++) if (tj[k] >= 0) acc[k] += w[off + tj[k]] * sj;
+        for (let t = 0; t < per; t++) if (tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3]) >= 0) mask[t] = 1;
       } else {
-        acc[centreAt[c % ipg]] += sj;
+        for (let i = 0; i < ipg; i++) mask[i * kh * kw + centre] = 1;
       }
     }
-    // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
-    for (let t = 0; t < per; t++) weight[base + t] = src[base + t] * s + 0;
-    for (let k = 0; k < touched.length; k++) weight[base + touched[k]] = acc[k];
+    const list: number[] = [];
+    mask.forEach((m, t) => m && list.push(t));
+    const touched = Int32Array.from(list);
+    this.touched = touched;
+    this.taps = branches.map((b, j) => (b.kind === 'conv' && j !== primary ? Int32Array.from(touched, (t) => tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3])) : undefined));
+    this.perBranch = branches.map((b) => (b.kind === 'conv' ? ipg * b.kernel.shape[2] * b.kernel.shape[3] : 0));
+    this.centreAt = new Int32Array(ipg).fill(-1);
+    touched.forEach((t, k) => {
+      if (t % (kh * kw) === centre) this.centreAt[Math.floor(t / (kh * kw))] = k;
+    });
+    this.acc = new Float64Array(touched.length);
+  }
+
+  /** Merges the rows in `src` (output channels from, from + 1, …) into `dst`, which may be `src`. False when a value is not finite. */
+  merge(from: number, src: Float32Array, dst: Float32Array): boolean {
+    const { branches, scales, primary, touched, taps, perBranch, centreAt, acc } = this;
+    const { ipg, per } = this.g;
+    const ps = scales[primary];
+    const rows = src.length / per;
+    // Sums v - v, which is 0 for finite v and NaN otherwise: one add per weight instead of a branch.
+    let bad = 0;
+    for (let r = 0; r < rows; r++) {
+      const c = from + r;
+      const base = r * per;
+      const s = ps ? ps[c] : 1;
+      // The touched taps are summed before the row is written, so `dst` may be `src` itself.
+      acc.fill(0);
+      for (let j = 0; j < branches.length; j++) {
+        const b = branches[j];
+        const sj = scales[j] ? scales[j]![c] : 1;
+        if (j === primary) {
+          for (let k = 0; k < touched.length; k++) acc[k] += src[base + touched[k]] * sj;
+        } else if (b.kind === 'conv') {
+          const w = b.kernel.weight;
+          const tj = taps[j]!;
+          const off = c * perBranch[j];
+          for (let k = 0; k < tj.length; k++) if (tj[k] >= 0) acc[k] += w[off + tj[k]] * sj;
+        } else {
+          acc[centreAt[c % ipg]] += sj;
+        }
+      }
+      // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
+      for (let t = 0; t < per; t++) {
+        const v = Math.fround(src[base + t] * s + 0);
+        dst[base + t] = v;
+        bad += v - v;
+      }
+      for (let k = 0; k < touched.length; k++) {
+        const v = Math.fround(acc[k]);
+        dst[base + touched[k]] = v;
+        bad += v - v;
+      }
+    }
+    return bad === 0;
   }
 }
 
 /** Any mix of kernel sizes: one output channel at a time in a float64 scratch. */
-function mergeGeneral(branches: readonly Branch[], scales: Scales, weight: Float32Array, g: MergeGeometry): void {
+function mergeGeneral(branches: readonly Branch[], scales: Scales, weight: Float32Array, g: RowGeometry): void {
   const { ipg, kh, kw, channelsOut } = g;
   const per = ipg * kh * kw;
   const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;

@@ -6,11 +6,13 @@
 // Rewrite: s = gamma / sqrt(var + eps);  W' = W * s[o];  c' = beta + (c - mean) * s   (c = 0 if absent).
 //   The Conv keeps its attributes and name; W' takes W's name; the BN's output value is kept.
 import { Graph, Node } from '../ir/graph';
-import { foldBatchNorm } from '../math/kernel';
+import { UserError } from '../errors';
+import { printable } from '../formats/printable';
+import { allFinite, foldBatchNorm, rowFold } from '../math/kernel';
 import { toFloat32 } from '../tensor';
 import { BnInfo, ConvInfo, assertFinite, bnInfo, convInfo } from './params';
 import { Check, Rule, refuse } from './rule';
-import { lazyKernelTensors } from './rewrite-helpers';
+import { lazyKernelTensors, rowRange } from './rewrite-helpers';
 
 interface Plan {
   readonly conv: ConvInfo;
@@ -39,13 +41,20 @@ export const foldConvBnRule: Rule<Node, Plan> = {
   },
 
   rewrite(graph, { conv, bn }) {
+    const convBias = () => (conv.bias ? toFloat32(conv.bias.tensor) : new Float32Array(conv.shape[0]));
     const compute = () => {
-      const weight = toFloat32(conv.weight.tensor);
-      assertFinite(conv.weight.value.name, weight);
-      const bias = conv.bias ? toFloat32(conv.bias.tensor) : new Float32Array(conv.shape[0]);
-      return foldBatchNorm({ shape: conv.shape, weight, bias }, bn.params);
+      const k = foldBatchNorm({ shape: conv.shape, weight: toFloat32(conv.weight.tensor), bias: convBias() }, bn.params);
+      return { ...k, finite: allFinite(k.weight) && allFinite(k.bias) };
     };
-    const { weight, bias } = lazyKernelTensors(conv.shape, compute);
+    const range = rowRange(conv.weight.tensor);
+    const rows = range && { range, prepare: () => rowFold(conv.shape, convBias(), bn.params) };
+    // BN parameters were checked in bnInfo: a value that is not finite came from W or c, or overflowed.
+    const notFinite = (): never => {
+      assertFinite(conv.weight.value.name, toFloat32(conv.weight.tensor));
+      if (conv.bias) assertFinite(conv.bias.value.name, toFloat32(conv.bias.tensor));
+      throw new UserError(`folding ${printable(bn.node.label)} into ${printable(conv.node.label)} gives values beyond the float32 range`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+    };
+    const { weight, bias } = lazyKernelTensors(conv.shape, { compute, rows, notFinite });
     const out = bn.node.outputs[0];
     const outName = out.name;
     const wName = conv.weight.value.name;

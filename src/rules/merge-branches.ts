@@ -12,12 +12,17 @@
 //   identity as the kernel with 1 at [i, i mod (C/groups), K/2, K/2].
 // The new Conv takes over the root Add's output value, so names downstream and graph outputs are kept.
 import { Graph, Node, Value } from '../ir/graph';
-import { Branch, mergeBranches } from '../math/kernel';
+import { UserError } from '../errors';
+import { Branch, mergeBranches, rowMerge } from '../math/kernel';
 import { ownedFloat32 } from '../formats/owned-floats';
+import { printable } from '../formats/printable';
 import { toFloat32 } from '../tensor';
 import { BnInfo, ConvInfo, assertFinite, bnInfo, convInfo } from './params';
 import { Check, Rule, refuse } from './rule';
-import { blockPrefix, conv2dAttributes, lazyKernelTensors, paramBaseName } from './rewrite-helpers';
+import { blockPrefix, conv2dAttributes, lazyKernelTensors, paramBaseName, rowRange } from './rewrite-helpers';
+
+/** Stands in for the full-size kernel in a row-by-row merge, which reads that kernel's rows itself. */
+const EMPTY = new Float32Array(0);
 
 interface AddTree {
   readonly root: Node;
@@ -177,25 +182,42 @@ export const mergeBranchesRule: Rule<AddTree, Plan> = {
     const convLeaves = leaves.flatMap((l) => (l.kind === 'conv' ? [l.conv] : []));
     const prefix = blockPrefix([...plan.matched].filter((n) => n.opType !== 'Add' && n.opType !== 'Constant'));
     const base = paramBaseName(convLeaves.map((c) => c.weight.value.name), prefix, 'rbr_reparam');
+    const geometry = { channelsIn: plan.channelsIn, channelsOut: plan.channelsOut, groups: plan.group };
+    const isFull = (c: ConvInfo) => c.shape[2] === plan.kernel[0] && c.shape[3] === plan.kernel[1];
+    const fullLeaves = convLeaves.filter(isFull);
+    // `weightOf` gives each conv's weights; the bias and BN parameters are small and read here.
+    const branchesWith = (weightOf: (c: ConvInfo) => Float32Array): Branch[] =>
+      leaves.map((l) => {
+        if (l.kind === 'identity') return { kind: 'identity' };
+        if (l.kind === 'bn') return { kind: 'bn', bn: l.bn.params };
+        const bias = l.conv.bias ? toFloat32(l.conv.bias.tensor) : new Float32Array(l.conv.shape[0]);
+        return { kind: 'conv', kernel: { shape: l.conv.shape, weight: weightOf(l.conv), bias }, bn: l.bn?.params };
+      });
     const compute = () => {
       // The full-size kernel, read into an array of our own, becomes the result: no second copy.
       let owned = false;
-      const branches: Branch[] = leaves.map((l) => {
-        if (l.kind === 'identity') return { kind: 'identity' };
-        if (l.kind === 'bn') return { kind: 'bn', bn: l.bn.params };
-        const full = l.conv.shape[2] === plan.kernel[0] && l.conv.shape[3] === plan.kernel[1];
-        const own = full ? ownedFloat32(l.conv.weight.tensor) : undefined;
+      const branches = branchesWith((c) => {
+        const own = isFull(c) ? ownedFloat32(c.weight.tensor) : undefined;
         if (own) owned = true;
-        const weight = own ?? toFloat32(l.conv.weight.tensor);
-        assertFinite(l.conv.weight.value.name, weight);
-        const bias = l.conv.bias ? toFloat32(l.conv.bias.tensor) : new Float32Array(l.conv.shape[0]);
-        if (l.conv.bias) assertFinite(l.conv.bias.value.name, bias);
-        return { kind: 'conv', kernel: { shape: l.conv.shape, weight, bias }, bn: l.bn?.params };
+        return own ?? toFloat32(c.weight.tensor);
       });
-      return mergeBranches(branches, { channelsIn: plan.channelsIn, channelsOut: plan.channelsOut, groups: plan.group }, { reuseFullKernel: owned });
+      return mergeBranches(branches, geometry, { reuseFullKernel: owned });
+    };
+    const fullRange = fullLeaves.length === 1 ? rowRange(fullLeaves[0].weight.tensor) : undefined;
+    const rows = fullRange && {
+      range: fullRange,
+      prepare: () => rowMerge(branchesWith((c) => (isFull(c) ? EMPTY : toFloat32(c.weight.tensor))), geometry),
+    };
+    // A merged value that is not finite came from a NaN or Inf input, or overflowed float32.
+    const notFinite = (): never => {
+      for (const c of convLeaves) {
+        assertFinite(c.weight.value.name, toFloat32(c.weight.tensor));
+        if (c.bias) assertFinite(c.bias.value.name, toFloat32(c.bias.tensor));
+      }
+      throw new UserError(`merging the branches of ${printable(tree.root.label)} gives values beyond the float32 range`, { hint: 'the weights are damaged; re-export them from a healthy model' });
     };
     const shape = [plan.channelsOut, plan.channelsIn / plan.group, plan.kernel[0], plan.kernel[1]] as const;
-    const { weight, bias } = lazyKernelTensors(shape, compute);
+    const { weight, bias } = lazyKernelTensors(shape, { compute, rows, notFinite });
     const w = graph.addInitializer(graph.freshName(`${base}.weight`), { tensor: weight });
     const b = graph.addInitializer(graph.freshName(`${base}.bias`), { tensor: bias });
     const out = tree.root.outputs[0];

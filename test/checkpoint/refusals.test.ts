@@ -2,7 +2,7 @@
 import { convertStateDict, detectScheme, inspectCheckpoint } from '../../src/checkpoint';
 import { UserError } from '../../src/errors';
 import { StateDict } from '../../src/formats/state-dict';
-import { Tensor, tensorFromArray, toFloat32 } from '../../src/tensor';
+import { Tensor, tensorBytes, tensorFromArray, toFloat32 } from '../../src/tensor';
 import { rng } from '../helpers/random';
 import { syntheticClassifier, withTensor } from './synthetic';
 
@@ -26,12 +26,25 @@ function userError(fn: () => unknown): UserError {
   throw new Error('expected a UserError');
 }
 
+/** Converts and reads every output tensor: merged kernels are checked as they are computed. */
+function convertAll(s: StateDict): void {
+  for (const t of convertStateDict(s).tensors.values()) tensorBytes(t);
+}
+
 test('a NaN or infinite weight is refused, naming the tensor', () => {
-  const nan = userError(() => convertStateDict(edited('stage1.0.rbr_dense.conv.weight', (v) => (v[5] = NaN))));
+  const nan = userError(() => convertAll(edited('stage1.0.rbr_dense.conv.weight', (v) => (v[5] = NaN))));
   expect(nan.message).toContain("'stage1.0.rbr_dense.conv.weight'");
   expect(nan.message).toContain('element 5');
   const inf = userError(() => convertStateDict(edited('stage0.rbr_1x1.bn.bias', (v) => (v[0] = -Infinity))));
   expect(inf.message).toContain("'stage0.rbr_1x1.bn.bias'");
+  const oneByOne = userError(() => convertAll(edited('stage2.1.rbr_1x1.conv.weight', (v) => (v[3] = Infinity))));
+  expect(oneByOne.message).toContain("'stage2.1.rbr_1x1.conv.weight'");
+  expect(oneByOne.message).toContain('element 3');
+  // Finite inputs whose merge passes float32's range.
+  const variance = 'stage1.0.rbr_dense.bn.running_var';
+  const zeroVariance = tensorFromArray(sd.tensors.get(variance)!.shape, new Float32Array(sd.tensors.get(variance)!.shape[0]));
+  const big = userError(() => convertAll(withTensor(edited('stage1.0.rbr_dense.bn.weight', (v) => (v[0] = 3e38)), variance, zeroVariance)));
+  expect(big.message).toContain('beyond the float32 range');
 });
 
 test('a running_var at or below -eps is refused; one just above -eps converts', () => {

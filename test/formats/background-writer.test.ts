@@ -1,5 +1,5 @@
-// FileSink's background writing: the bytes land in order whatever the write sizes, and a failed write
-// surfaces as the error write(2) gave.
+// FileSink's background writing: the bytes land in order whatever the write sizes, whether given as bytes
+// or filled in place, and a failed write surfaces as the error write(2) gave.
 import * as fs from 'fs';
 import * as path from 'path';
 import { FileSink } from '../../src/formats/sink';
@@ -11,8 +11,8 @@ test('writes of every size through the worker give the same file as the bytes gi
   const dir = tempDir();
   const file = path.join(dir, 'out.bin');
   const parts: Uint8Array[] = [];
-  // Sizes around the 2 MiB slots: tiny, slot-sized, several slots at once.
-  for (const n of [1, 10, 2 << 20, (2 << 20) - 3, 5, (7 << 20) + 11, 4096, 3 << 20, 0, 17]) {
+  // Sizes around the 4 MiB slots: tiny, slot-sized, several slots at once.
+  for (const n of [1, 10, 4 << 20, (4 << 20) - 3, 5, (9 << 20) + 11, 4096, 3 << 20, 0, 17]) {
     const b = new Uint8Array(n);
     for (let i = 0; i < n; i += 997) b[i] = r.int(0, 255);
     parts.push(b);
@@ -28,6 +28,39 @@ test('writes of every size through the worker give the same file as the bytes gi
   expect(sink.written).toBe(parts.reduce((n, p) => n + p.length, 3));
   expect(Buffer.compare(fs.readFileSync(file), Buffer.concat([...parts, Uint8Array.of(1, 2, 3)]))).toBe(0);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('slices filled in place land in order between plain writes, aligned for float32 views', () => {
+  for (const backgroundAfter of [0, Infinity]) {
+    const r = rng(11);
+    const dir = tempDir();
+    const file = path.join(dir, 'out.bin');
+    const expected: Uint8Array[] = [];
+    const fd = fs.openSync(file, 'w');
+    const sink = new FileSink(fd, { backgroundAfter });
+    // Odd plain writes leave the slot unaligned; fills of 1 MiB pack a slot, and one passes a slot's size.
+    for (const n of [3, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 7, 1 << 20, (5 << 20) + 4, 12, 0, 1 << 20]) {
+      if (r.float() < 0.5) {
+        const b = Uint8Array.from({ length: r.int(1, 9) }, () => r.int(0, 255));
+        sink.write(b);
+        expected.push(b);
+      }
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i += 4093) b[i] = r.int(0, 255);
+      sink.fill(n, (target) => {
+        expect(target.length).toBe(n);
+        expect(target.byteOffset % 4).toBe(0);
+        target.set(b);
+      });
+      expected.push(b);
+    }
+    sink.flush();
+    fs.closeSync(fd);
+    const want = Buffer.concat(expected);
+    expect(sink.written).toBe(want.length);
+    expect(Buffer.compare(fs.readFileSync(file), want)).toBe(0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a write the worker cannot do is thrown to the caller with its code', () => {

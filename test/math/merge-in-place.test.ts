@@ -1,6 +1,7 @@
-// mergeBranches writing over the full-size kernel (reuseFullKernel) gives the same bits as a fresh merge.
-import { Branch, BatchNormParams, mergeBranches } from '../../src/math/kernel';
-import { Rng, forSeeds, SEEDS } from '../helpers/random';
+// mergeBranches writing over the full-size kernel (reuseFullKernel), and the row-by-row merge and fold that
+// writers stream, give the same bits as a fresh merge.
+import { Branch, BatchNormParams, foldBatchNorm, fullSizeBranch, mergeBranches, rowFold, rowMerge } from '../../src/math/kernel';
+import { Rng, forSeeds, rng, SEEDS } from '../helpers/random';
 
 function bn(r: Rng, c: number): BatchNormParams {
   return { gamma: r.floats(c, 0.5, 1.5), beta: r.floats(c), mean: r.floats(c), variance: r.floats(c, 0.1, 2), eps: 1e-5 };
@@ -36,4 +37,90 @@ test('reusing the full-size kernel gives the same merged bits', () => {
     expect(new Uint32Array(reused.weight.buffer)).toEqual(new Uint32Array(fresh.weight.buffer));
     expect(new Uint32Array(reused.bias.buffer)).toEqual(new Uint32Array(fresh.bias.buffer));
   });
+});
+
+/** Splits `rows` output channels into random runs: the slices a streaming writer would ask for. */
+function slices(r: Rng, rows: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let from = 0; from < rows; ) {
+    const n = Math.min(rows - from, r.int(1, 3));
+    out.push([from, n]);
+    from += n;
+  }
+  return out;
+}
+
+test('merging row by row in slices gives the bits of a whole merge', () => {
+  forSeeds(SEEDS, (r) => {
+    const groups = r.pick([1, 2]);
+    const ipg = r.int(1, 4);
+    const c = groups * ipg;
+    const [kh, kw] = r.pick([[3, 3], [5, 5], [3, 1]] as const);
+    const full: Branch = { kind: 'conv', kernel: { shape: [c, ipg, kh, kw], weight: weights(r, c * ipg * kh * kw), bias: r.floats(c) }, bn: bn(r, c) };
+    const others: Branch[] = [{ kind: 'conv', kernel: { shape: [c, ipg, 1, 1], weight: weights(r, c * ipg), bias: new Float32Array(c) }, bn: r.float() < 0.5 ? bn(r, c) : undefined }];
+    if (r.float() < 0.5) others.push({ kind: 'bn', bn: bn(r, c) });
+    if (r.float() < 0.3) others.push({ kind: 'identity' });
+    // The full-size branch anywhere in the order: the sums keep the order, so the bits do too.
+    const at = r.int(0, others.length);
+    const branches = [...others.slice(0, at), full, ...others.slice(at)];
+    expect(fullSizeBranch(branches)).toBe(at);
+    const geometry = { channelsIn: c, channelsOut: c, groups };
+    const whole = mergeBranches(branches, geometry);
+    const m = rowMerge(branches.map((b, j) => (j === at ? { ...full, kernel: { ...full.kernel, weight: new Float32Array(0) } } : b)), geometry);
+    expect(new Uint32Array(m.bias.buffer)).toEqual(new Uint32Array(whole.bias.buffer));
+    const streamed = new Float32Array(whole.weight.length);
+    const per = m.rowLength;
+    for (const [from, n] of slices(r, c)) {
+      const rows = (full as Extract<Branch, { kind: 'conv' }>).kernel.weight.slice(from * per, (from + n) * per);
+      expect(m.mergeRows(from, rows)).toBe(true);
+      streamed.set(rows, from * per);
+    }
+    expect(new Uint32Array(streamed.buffer)).toEqual(new Uint32Array(whole.weight.buffer));
+    expect(whole.finite).toBe(true);
+  });
+});
+
+test('folding row by row gives the bits of foldBatchNorm', () => {
+  forSeeds(SEEDS, (r) => {
+    const [o, i, h, w] = [r.int(1, 6), r.int(1, 4), r.pick([1, 3]), r.pick([1, 3])];
+    const kernel = { shape: [o, i, h, w] as const, weight: weights(r, o * i * h * w), bias: r.floats(o) };
+    const b = bn(r, o);
+    const whole = foldBatchNorm(kernel, b);
+    const m = rowFold(kernel.shape, kernel.bias, b);
+    expect(new Uint32Array(m.bias.buffer)).toEqual(new Uint32Array(whole.bias.buffer));
+    const streamed = new Float32Array(whole.weight.length);
+    for (const [from, n] of slices(r, o)) {
+      const rows = kernel.weight.slice(from * m.rowLength, (from + n) * m.rowLength);
+      expect(m.mergeRows(from, rows)).toBe(true);
+      streamed.set(rows, from * m.rowLength);
+    }
+    expect(new Uint32Array(streamed.buffer)).toEqual(new Uint32Array(whole.weight.buffer));
+  });
+});
+
+test('a merged value that is not finite is reported, whole or row by row', () => {
+  const r = rng(5);
+  const c = 4;
+  const make = (poison: number): Branch[] => {
+    const w = weights(r, c * c * 9);
+    w[13] = poison;
+    return [
+      { kind: 'conv', kernel: { shape: [c, c, 3, 3], weight: w, bias: new Float32Array(c) }, bn: bn(r, c) },
+      { kind: 'conv', kernel: { shape: [c, c, 1, 1], weight: weights(r, c * c), bias: new Float32Array(c) } },
+    ];
+  };
+  const geometry = { channelsIn: c, channelsOut: c, groups: 1 };
+  for (const poison of [NaN, Infinity, -Infinity]) expect(mergeBranches(make(poison), geometry).finite).toBe(false);
+  // Finite inputs whose product passes float32's range (weight 13 is in output channel 1).
+  const big = make(3e38);
+  (big[0] as Extract<Branch, { kind: 'conv' }>).bn!.gamma[1] = 10;
+  expect(mergeBranches(big, geometry).finite).toBe(false);
+  expect(mergeBranches(make(0.5), geometry).finite).toBe(true);
+  // A NaN in a touched tap (the centre, which the 1x1 branch adds to) and in a plain tap.
+  for (const at of [4, 5]) {
+    const branches = make(0.5);
+    (branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight[at] = NaN;
+    const m = rowMerge(branches, geometry);
+    expect(m.mergeRows(0, (branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight.slice(0, 9 * c))).toBe(false);
+  }
 });

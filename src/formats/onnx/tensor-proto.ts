@@ -3,7 +3,7 @@
 import * as path from 'path';
 import { DType, dtypeFromOnnx, dtypeInfo, numel } from '../../dtype';
 import { DecodeError, UserError } from '../../errors';
-import { Tensor, byteLength, tensorBytes } from '../../tensor';
+import { Tensor, byteLength, streamLazyInto, tensorBytes } from '../../tensor';
 import { ByteSource, FileSource } from '../bytes';
 import { printable } from '../printable';
 import { Field, ProtoReader, Wire, first, last } from '../protobuf/reader';
@@ -152,7 +152,7 @@ export function encodeTensorProto(name: string, t: Tensor, keep: readonly Part[]
 
 export function tensorPayload(t: Tensor): Part {
   if (t.data.kind === 'range') return { kind: 'range', range: t.data.range };
-  if (t.data.kind === 'lazy') return { kind: 'lazy', length: byteLength(t), produce: () => tensorBytes(t) };
+  if (t.data.kind === 'lazy') return { kind: 'lazy', length: byteLength(t), produce: () => tensorBytes(t), stream: (put) => streamLazyInto(t, put) };
   return t.data.bytes;
 }
 

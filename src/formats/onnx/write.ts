@@ -158,9 +158,11 @@ export function streamParts(root: Part, sink: FileSink): void {
     if (leaf instanceof Uint8Array) sink.write(leaf);
     else if (leaf.kind === 'range') sink.copy(leaf.range);
     else {
-      const b = leaf.produce();
-      if (b.length !== leaf.length) throw new Error(`a computed payload has ${b.length} bytes, ${leaf.length} were announced`);
-      sink.write(b);
+      const before = sink.written;
+      if (leaf.stream) leaf.stream((n, fill) => sink.fill(n, fill));
+      else sink.write(leaf.produce());
+      const n = sink.written - before;
+      if (n !== leaf.length) throw new Error(`a computed payload has ${n} bytes, ${leaf.length} were announced`);
     }
   }
 }

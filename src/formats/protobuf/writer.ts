@@ -1,13 +1,20 @@
 // Protobuf encoding as a tree of parts whose sizes are known before any byte is produced, so that a
 // model can be written front to back: small framing is encoded eagerly, while tensor payloads stay
 // file ranges (copied straight from the input) or thunks (computed when their turn comes).
+import { SlicePut } from '../../tensor';
 import { ByteRange } from '../bytes';
 import { Wire } from './reader';
 
 export type Part =
   | Uint8Array
   | { readonly kind: 'range'; readonly range: ByteRange }
-  | { readonly kind: 'lazy'; readonly length: number; readonly produce: () => Uint8Array }
+  | {
+      readonly kind: 'lazy';
+      readonly length: number;
+      readonly produce: () => Uint8Array;
+      /** The same bytes a slice at a time, written in place into the writer's buffer. */
+      readonly stream?: (put: SlicePut) => void;
+    }
   | Message;
 
 export class Message {

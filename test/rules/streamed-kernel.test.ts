@@ -1,0 +1,82 @@
+// Merged kernels that stream: the weight a writer takes slice by slice (read into its buffer and merged
+// there) has the bits of the whole merge, and a value that is not finite stops the stream by name.
+import * as fs from 'fs';
+import * as path from 'path';
+import { BufferSource } from '../../src/formats/bytes';
+import { FileSink } from '../../src/formats/sink';
+import { Branch, BatchNormParams, mergeBranches, rowMerge } from '../../src/math/kernel';
+import { lazyKernelTensors } from '../../src/rules/rewrite-helpers';
+import { streamLazyBytes, tensorBytes } from '../../src/tensor';
+import { tempDir } from '../helpers/fixtures';
+import { Rng, rng } from '../helpers/random';
+
+// 256 channels of 3x3: 2.25 MiB of weights, three slices of at most 1 MiB.
+const C = 256;
+const SHAPE = [C, C, 3, 3] as const;
+
+function bn(r: Rng): BatchNormParams {
+  return { gamma: r.floats(C, 0.5, 1.5), beta: r.floats(C), mean: r.floats(C), variance: r.floats(C, 0.1, 2), eps: 1e-5 };
+}
+
+function block(seed: number, poison?: { at: number; value: number }) {
+  const r = rng(seed);
+  const dense = r.floats(C * C * 9);
+  if (poison) dense[poison.at] = poison.value;
+  const branches: Branch[] = [
+    { kind: 'conv', kernel: { shape: SHAPE, weight: dense, bias: new Float32Array(C) }, bn: bn(r) },
+    { kind: 'conv', kernel: { shape: [C, C, 1, 1], weight: r.floats(C * C), bias: new Float32Array(C) }, bn: bn(r) },
+    { kind: 'bn', bn: bn(r) },
+  ];
+  const geometry = { channelsIn: C, channelsOut: C, groups: 1 };
+  const range = { source: new BufferSource('dense', new Uint8Array(dense.buffer)), offset: 0, length: dense.byteLength };
+  const blamed: string[] = [];
+  const tensors = lazyKernelTensors(SHAPE, {
+    compute: () => mergeBranches(branches, geometry),
+    rows: { range, prepare: () => rowMerge([{ ...branches[0], kernel: { ...(branches[0] as Extract<Branch, { kind: 'conv' }>).kernel, weight: new Float32Array(0) } } as Branch, ...branches.slice(1)], geometry) },
+    notFinite: () => {
+      blamed.push('dense');
+      throw new Error('dense is not finite');
+    },
+  });
+  return { tensors, expected: mergeBranches(branches, geometry), blamed };
+}
+
+const bits = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+/** Byte equality without a deep compare (which takes minutes on megabytes). */
+const same = (a: Uint8Array, b: Float32Array) => bits(a).equals(bits(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+
+test('a streamed weight has the bits of the whole merge, through any writer', () => {
+  const { tensors, expected } = block(1);
+  const slices: Uint8Array[] = [];
+  streamLazyBytes(tensors.weight, (b) => slices.push(b.slice()));
+  expect(slices.length).toBe(3);
+  expect(same(Buffer.concat(slices), expected.weight)).toBe(true);
+  expect(same(tensorBytes(tensors.bias), expected.bias)).toBe(true);
+  // Whole reads still work beside streaming, and give the same bytes.
+  expect(same(tensorBytes(tensors.weight), expected.weight)).toBe(true);
+
+  // Into a file sink whose worker hands out its own buffer, after an odd-sized header.
+  const dir = tempDir();
+  const file = path.join(dir, 'w.bin');
+  const fd = fs.openSync(file, 'w');
+  const sink = new FileSink(fd, { backgroundAfter: 0 });
+  sink.write(Uint8Array.of(1, 2, 3));
+  const t = tensors.weight;
+  if (t.data.kind !== 'lazy' || !t.data.stream) throw new Error('the weight does not stream');
+  t.data.stream((n, fill) => sink.fill(n, fill));
+  sink.flush();
+  fs.closeSync(fd);
+  expect(same(fs.readFileSync(file).subarray(3), expected.weight)).toBe(true);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('NaN or Inf in the streamed rows stops the stream in its slice, through notFinite', () => {
+  for (const [at, value] of [[5, NaN], [C * 9 * 200 + 4, Infinity]] as const) {
+    const { tensors, blamed } = block(2, { at, value });
+    let slices = 0;
+    expect(() => streamLazyBytes(tensors.weight, () => slices++)).toThrow('dense is not finite');
+    expect(blamed).toEqual(['dense']);
+    // A poison in row 200 lies in the second slice: the first was already handed over.
+    expect(slices).toBe(at < C * 9 * 113 ? 0 : 1);
+  }
+});
