@@ -3,11 +3,12 @@
 // so that whatever drifts during the benchmark (clock boost, heat, other load) hits both alike.
 import * as fs from 'fs';
 import * as os from 'os';
-import { env, InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { candidateFeeds, makeFeeds } from '../verify/inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession } from '../verify/providers';
 import { seededRandom } from '../verify/random';
+import { runtimeVersion } from '../verify/runtime';
 import { planInputs } from '../verify/shapes';
 import { DEFAULT_BENCH_SEED, DEFAULT_RUNS, DEFAULT_WARMUP } from './defaults';
 import type { BenchReport, LatencyReport } from './report';
@@ -96,7 +97,7 @@ export async function benchModels(train: string, deploy: string, options: BenchO
       deploy: deployReport,
       speedup: trainReport.p50Ms / deployReport.p50Ms,
       pairedSpeedup: spread(trainMs.map((ms, i) => ms / deployMs[i])),
-      onnxruntime: env.versions.node ?? env.versions.common,
+      onnxruntime: runtimeVersion(),
       logicalCpus: os.cpus().length,
       totalMs: performance.now() - started,
     };

@@ -2,17 +2,19 @@
 // (seed, sample) pair always produces the same tensors. Values are drawn in the reference's dtype; a
 // candidate that takes another float type gets the same values converted (float32 -> float16 rounds
 // to nearest even), so both models see one draw.
-import { Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { numel } from '../dtype';
 import { UserError } from '../errors';
 import { halfToFloat, floatToHalf } from '../tensor';
 import { Random } from './random';
+import { onnxruntime } from './runtime';
 import type { InputSpec } from './shapes';
 
 export type InputDistribution = 'normal' | 'uniform';
 
 export function makeFeeds(inputs: readonly InputSpec[], rng: Random, distribution: InputDistribution): Record<string, Tensor> {
   const draw = distribution === 'normal' ? rng.normal : () => 2 * rng.uniform() - 1;
+  const ort = onnxruntime();
   const feeds: Record<string, Tensor> = {};
   for (const input of inputs) {
     const n = numel(input.shape);
@@ -21,19 +23,19 @@ export function makeFeeds(inputs: readonly InputSpec[], rng: Random, distributio
       case 'float32': {
         const data = new Float32Array(n);
         for (let i = 0; i < n; i++) data[i] = draw();
-        feeds[input.name] = new Tensor('float32', data, dims);
+        feeds[input.name] = new ort.Tensor('float32', data, dims);
         break;
       }
       case 'float64': {
         const data = new Float64Array(n);
         for (let i = 0; i < n; i++) data[i] = draw();
-        feeds[input.name] = new Tensor('float64', data, dims);
+        feeds[input.name] = new ort.Tensor('float64', data, dims);
         break;
       }
       case 'float16': {
         const data = new Uint16Array(n);
         for (let i = 0; i < n; i++) data[i] = floatToHalf(draw());
-        feeds[input.name] = new Tensor('float16', data, dims);
+        feeds[input.name] = new ort.Tensor('float16', data, dims);
         break;
       }
       default:
@@ -59,14 +61,15 @@ export function candidateFeeds(inputs: readonly InputSpec[], feeds: Readonly<Rec
 /** A float32 tensor as float16 (rounded to nearest even), or a float16 one as float32 (exact). */
 export function convertFeed(t: Tensor, dtype: string): Tensor {
   const dims = [...t.dims];
+  const ort = onnxruntime();
   if (t.type === 'float32' && dtype === 'float16') {
     const src = t.data as Float32Array;
     const data = new Uint16Array(src.length);
     for (let i = 0; i < src.length; i++) data[i] = floatToHalf(src[i]);
-    return new Tensor('float16', data, dims);
+    return new ort.Tensor('float16', data, dims);
   }
   if (t.type === 'float16' && dtype === 'float32') {
-    return new Tensor('float32', Float32Array.from(t.data as Uint16Array, halfToFloat), dims);
+    return new ort.Tensor('float32', Float32Array.from(t.data as Uint16Array, halfToFloat), dims);
   }
   throw new TypeError(`cannot convert a ${t.type} feed to ${dtype}`);
 }

@@ -3,16 +3,15 @@
 // provider it passed over and why.
 import * as fs from 'fs';
 import * as path from 'path';
-import { InferenceSession, listSupportedBackends } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { FormatError, UserError } from '../errors';
 import { cpuDevice, DeviceInfo, webgpuDevice } from './device';
+import { AUTO_ORDER, EpChoice, EpName } from './ep-choices';
 import { probeModel } from './probe-model';
+import { onnxruntime } from './runtime';
 
-export type EpChoice = 'cpu' | 'webgpu' | 'cuda' | 'tensorrt' | 'auto';
-export type EpName = Exclude<EpChoice, 'auto'>;
-export const EP_CHOICES: readonly EpChoice[] = ['cpu', 'webgpu', 'cuda', 'tensorrt', 'auto'];
-/** The order `auto` tries, GPU first. */
-export const AUTO_ORDER: readonly EpName[] = ['webgpu', 'cpu'];
+export { AUTO_ORDER, EP_CHOICES } from './ep-choices';
+export type { EpChoice, EpName } from './ep-choices';
 
 export interface Skipped {
   readonly ep: EpName;
@@ -49,7 +48,7 @@ const INSTALL_HINT =
 
 /** Throws MISSING_RUNTIME unless onnxruntime-node has the provider libraries `ep` needs. */
 export function checkGpuProviderLibraries(ep: 'cuda' | 'tensorrt', dir: string = providerLibraryDir()): void {
-  const supported = listSupportedBackends().some((b) => b.name === ep);
+  const supported = onnxruntime().listSupportedBackends().some((b) => b.name === ep);
   if (!supported) {
     throw new UserError(`the ${label(ep)} execution provider is not available in onnxruntime-node on ${process.platform}/${process.arch}`, {
       code: 'MISSING_RUNTIME',
@@ -79,7 +78,7 @@ const WEBGPU_HINT =
 /** Fails early, before any model is loaded, when the chosen provider cannot exist here. */
 export function checkProviderPresent(ep: EpChoice): void {
   if (ep === 'cuda' || ep === 'tensorrt') checkGpuProviderLibraries(ep);
-  if (ep === 'webgpu' && !listSupportedBackends().some((b) => b.name === 'webgpu')) {
+  if (ep === 'webgpu' && !onnxruntime().listSupportedBackends().some((b) => b.name === 'webgpu')) {
     throw new UserError(`the WebGPU execution provider is not built into onnxruntime-node on ${process.platform}/${process.arch}`, {
       code: 'MISSING_RUNTIME',
     });
@@ -124,8 +123,9 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
     executionProviders: [ep],
     ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
   };
+  const ort = onnxruntime(); // outside the try: a runtime that cannot load is not the model's fault
   try {
-    return await InferenceSession.create(file, sessionOptions);
+    return await ort.InferenceSession.create(file, sessionOptions);
   } catch (e) {
     const message = messageOf(e);
     if (ep === 'cpu') throw notLoadable(file, message, e);
@@ -140,7 +140,7 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
 async function cpuLoadError(file: string): Promise<unknown> {
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(file, { executionProviders: ['cpu'] });
+    session = await onnxruntime().InferenceSession.create(file, { executionProviders: ['cpu'] });
   } catch (e) {
     return e;
   }
@@ -191,11 +191,11 @@ export type WebGpuProbe = { readonly available: true; readonly device: DeviceInf
 
 /** Whether a WebGPU adapter exists, by running a one-node model on it. */
 export async function probeWebGpu(): Promise<WebGpuProbe> {
-  if (!listSupportedBackends().some((b) => b.name === 'webgpu')) {
+  if (!onnxruntime().listSupportedBackends().some((b) => b.name === 'webgpu')) {
     return { available: false, reason: `onnxruntime-node has no WebGPU provider on ${process.platform}/${process.arch}` };
   }
   try {
-    const s = await InferenceSession.create(probeModel(), { executionProviders: ['webgpu'] });
+    const s = await onnxruntime().InferenceSession.create(probeModel(), { executionProviders: ['webgpu'] });
     await s.release();
     return { available: true, device: webgpuDevice() };
   } catch (e) {

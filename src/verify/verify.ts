@@ -4,7 +4,7 @@
 // float16 where the reference takes float32. An FP16 candidate gets the FP16 default tolerances and a
 // count of what the FP32 tolerances would have failed.
 import * as fs from 'fs';
-import { env, InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { halfToFloat } from '../tensor';
 import { ErrorAccumulator, ExceedanceCounter, OutputStats, Tolerance } from './compare';
@@ -12,6 +12,7 @@ import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAU
 import { candidateFeeds, InputDistribution, makeFeeds } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
 import { seededRandom } from './random';
+import { runtimeVersion } from './runtime';
 import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
 import { convertibleFloats, planInputs } from './shapes';
 import { weightElements } from './weight-precision';
@@ -91,7 +92,7 @@ export async function verifyModels(reference: string, candidate: string, options
       problems: run.problems,
       reference,
       candidate,
-      onnxruntime: env.versions.node ?? env.versions.common,
+      onnxruntime: runtimeVersion(),
       timings: {
         loadReferenceMs,
         loadCandidateMs,
