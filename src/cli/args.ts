@@ -1,6 +1,8 @@
 // Option parsing shared by the commands: input shapes, execution providers, verification settings.
 import { UserError } from '../errors';
-import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED, EP_CHOICES, EpChoice, VerifyOptions } from '../verify';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from '../verify/defaults';
+import { EP_CHOICES, EpChoice } from '../verify/ep-choices';
+import type { VerifyOptions } from '../verify/verify';
 import type { Options } from 'yargs';
 
 /** "1x3x224x224" for the only input, or "NAME:1x3x224x224"; may repeat. */

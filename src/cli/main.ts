@@ -2,14 +2,19 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors';
-import { removeStagedFiles } from '../formats/atomic-file';
-import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16 } from '../verify';
-import { BenchArgs, benchCommand, runBench } from './commands/bench';
+import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16 } from '../verify/defaults';
+import type { BenchArgs } from './commands/bench';
 import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
-import { InspectArgs, inspectCommand, runInspect } from './commands/inspect';
-import { VerifyCommandArgs, runVerify, verifyCommand } from './commands/verify';
+import type { InspectArgs } from './commands/inspect';
+import type { VerifyCommandArgs } from './commands/verify';
 import { EXIT, classify, packageVersion } from './exit';
 import { makeOutput } from './output';
+
+// yargs runs a command's builder only when that command runs (the default command's also for --help and
+// --version), so the other commands, and what they import, load only when invoked.
+const verifyModule = () => require('./commands/verify') as typeof import('./commands/verify');
+const inspectModule = () => require('./commands/inspect') as typeof import('./commands/inspect');
+const benchModule = () => require('./commands/bench') as typeof import('./commands/bench');
 
 interface Common {
   json?: boolean;
@@ -30,14 +35,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command<ConvertArgs>('$0 <input> <output>', 'convert a training-time model to its deploy form (verified unless --no-verify)', convertCommand, (a) =>
       run(() => runConvert(a, makeOutput(a as Common))),
     )
-    .command<VerifyCommandArgs>('verify <reference> <candidate>', 'check that two ONNX models compute the same outputs', verifyCommand, (a) =>
-      run(() => runVerify(a, makeOutput(a as Common))),
+    .command<VerifyCommandArgs>('verify <reference> <candidate>', 'check that two ONNX models compute the same outputs', (y) => verifyModule().verifyCommand(y), (a) =>
+      run(() => verifyModule().runVerify(a, makeOutput(a as Common))),
     )
-    .command<InspectArgs>('inspect <model>', 'report a model\'s format, form, blocks, parameters and MACs, and what conversion would do; writes nothing', inspectCommand, (a) =>
-      run(() => runInspect(a, makeOutput(a as Common))),
+    .command<InspectArgs>('inspect <model>', 'report a model\'s format, form, blocks, parameters and MACs, and what conversion would do; writes nothing', (y) => inspectModule().inspectCommand(y), (a) =>
+      run(() => inspectModule().runInspect(a, makeOutput(a as Common))),
     )
-    .command<BenchArgs>('bench <train> <deploy>', 'time the training and deploy models, interleaved, on one provider', benchCommand, (a) =>
-      run(() => runBench(a, makeOutput(a as Common))),
+    .command<BenchArgs>('bench <train> <deploy>', 'time the training and deploy models, interleaved, on one provider', (y) => benchModule().benchCommand(y), (a) =>
+      run(() => benchModule().runBench(a, makeOutput(a as Common))),
     )
     .options({
       json: { type: 'boolean', describe: 'print one machine-readable report on stdout (human text stays on stderr)' },
@@ -80,7 +85,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
-  removeStagedFiles();
+  // Loaded here, not up front: a run that never staged a file has not loaded it, and it then finds none.
+  (require('../formats/atomic-file') as typeof import('../formats/atomic-file')).removeStagedFiles();
   process.stderr.write(`interrupted by ${signal}; no output was written\n`);
   process.exit(130);
 }

@@ -1,8 +1,9 @@
 // Turns library events into terminal output. On a TTY (and never with --json or --quiet) each long
 // phase draws a bar on stderr; elsewhere only warnings, tool logs and, under --verbose, phase timings
-// are printed. NO_COLOR gets plain ASCII bars (the tool prints no colours in any case).
-import * as cliProgress from 'cli-progress';
-import { ConvertEvent, EventSink, Phase } from '../api/events';
+// are printed. NO_COLOR gets plain ASCII bars (the tool prints no colours in any case). cli-progress
+// loads with the first bar drawn, so runs that draw none (pipes, CI, --json, --quiet) never load it.
+import type * as CliProgress from 'cli-progress';
+import type { ConvertEvent, EventSink, Phase } from '../api/events';
 import { Output } from './output';
 
 const LABEL: Readonly<Record<Phase, string>> = { read: 'read  ', merge: 'merge ', write: 'write ', verify: 'verify', bench: 'bench ', build: 'build ' };
@@ -14,7 +15,7 @@ export interface ProgressPrinter extends EventSink {
 
 export function progressPrinter(out: Output, stream: NodeJS.WriteStream = process.stderr): ProgressPrinter {
   const bars = !!stream.isTTY && !out.json && !out.quiet && process.env.CI !== 'true';
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: CliProgress.SingleBar | undefined;
   const stop = () => {
     bar?.stop();
     bar = undefined;
@@ -22,6 +23,7 @@ export function progressPrinter(out: Output, stream: NodeJS.WriteStream = proces
   const draw = (e: ConvertEvent) => {
     if (e.type === 'phase-start') {
       stop();
+      const cliProgress = require('cli-progress') as typeof CliProgress;
       bar = new cliProgress.SingleBar(
         { stream, format: `${LABEL[e.phase]} [{bar}] {percentage}% {value}/{total}`, hideCursor: true, clearOnComplete: true, barsize: 30, noTTYOutput: false },
         process.env.NO_COLOR !== undefined ? cliProgress.Presets.legacy : cliProgress.Presets.shades_classic,

@@ -1,8 +1,9 @@
 // Human-readable reports, for stderr.
-import { ConvertResult } from '../api/convert';
-import { formatCheckpointReport } from '../checkpoint';
-import { ReparamReport } from '../rules/pipeline';
-import { VerifyReport, formatReport } from '../verify';
+import type { ConvertResult } from '../api/convert';
+import { formatCheckpointReport } from '../checkpoint/report';
+import type { ReparamReport } from '../rules/pipeline';
+import { formatReport } from '../verify/format';
+import type { VerifyReport } from '../verify/report';
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

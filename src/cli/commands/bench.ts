@@ -4,7 +4,7 @@ import { resolveInputShapes } from '../../api/model-info';
 import { DEFAULT_RUNS, DEFAULT_WARMUP, benchModels, formatBenchReport } from '../../bench';
 import { UserError } from '../../errors';
 import { requireFile } from '../../formats/detect';
-import { EP_CHOICES, EpChoice } from '../../verify';
+import { EP_CHOICES, EpChoice } from '../../verify/ep-choices';
 import { parseInputShapes } from '../args';
 import { Output } from '../output';
 import { progressPrinter } from '../progress';

@@ -1,12 +1,11 @@
-// `repvgg-convert <input> <output>`: the default command.
+// `repvgg-convert <input> <output>`: the default command. Its builder also runs for --help and --version,
+// so the conversion itself and its report load only when a conversion runs.
 import type { Argv } from 'yargs';
-import { ConversionCheckFailed, convert } from '../../api/convert';
-import { checkpointInputShape } from '../../api/model-info';
-import { OutputFormat } from '../../formats/detect';
-import { SCHEME_NAMES, SchemeName } from '../../checkpoint';
+import type { ConversionCheckFailed } from '../../api/convert';
+import type { OutputFormat } from '../../formats/detect';
+import { SCHEME_NAMES, SchemeName } from '../../checkpoint/schemes';
 import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
 import { Output } from '../output';
-import { renderConvert } from '../render';
 import { progressPrinter } from '../progress';
 
 export interface ConvertArgs extends VerifyArgs {
@@ -54,10 +53,13 @@ export function convertCommand(y: Argv): Argv<ConvertArgs> {
 }
 
 export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
+  const api = require('../../api/convert') as typeof import('../../api/convert');
+  const { checkpointInputShape } = require('../../api/model-info') as typeof import('../../api/model-info');
+  const { renderConvert } = require('../render') as typeof import('../render');
   const verifyOptions = verifyOptionsFrom(a);
   const progress = progressPrinter(out);
   try {
-    const res = await convert(a.input, a.output, {
+    const res = await api.convert(a.input, a.output, {
       to: a.to as OutputFormat | undefined,
       verify: a.verify,
       verifyOptions,
@@ -83,7 +85,7 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
     return 0;
   } catch (e) {
     progress.stop();
-    if (e instanceof ConversionCheckFailed) {
+    if (e instanceof api.ConversionCheckFailed) {
       if (out.json) out.report(convertJson(e.result, false));
       out.shout(renderConvert(e.result, out.verbose));
     }
