@@ -3,6 +3,7 @@
 // bytes are copied into a ring of shared slots and the worker writes them in order; the caller waits
 // (Atomics.wait) only when every slot is full, and at `finish`, which returns once all bytes are written.
 import { MessageChannel, Worker, receiveMessageOnPort } from 'worker_threads';
+import { simdSharedBuffer } from '../math/simd-scale';
 
 const SLOTS = 4;
 const SLOT_BYTES = 4 << 20;
@@ -64,7 +65,8 @@ Atomics.notify(ctrl, ACK);
 
 export class BackgroundWriter {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (LENGTH + SLOTS)));
-  private readonly data = new Uint8Array(new SharedArrayBuffer(SLOTS * SLOT_BYTES));
+  // Memory the SIMD merge loop can work in, so rows are merged where they are written from.
+  private readonly data = new Uint8Array(simdSharedBuffer(SLOTS * SLOT_BYTES), 0, SLOTS * SLOT_BYTES);
   private readonly port;
   private readonly worker: Worker;
   private slot = 0;

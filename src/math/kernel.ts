@@ -7,6 +7,7 @@
 //   identity:  x itself is a conv with W[o, o mod I, KH/2, KW/2] = 1 (I = C / groups), zero elsewhere.
 //   sum:       convs with the same geometry add: (W1 + W2) * x + (b1 + b2).
 // Accumulation is done in float64 and rounded once to float32.
+import { scaleRow } from './simd-scale';
 
 export interface Kernel {
   /** [out, in/groups, kh, kw] */
@@ -287,8 +288,8 @@ function tapIn(t: number, g: RowGeometry, h: number, w: number): number {
 class FullKernelRows {
   /** Taps (within one output channel) that other branches touch. */
   private readonly touched: Int32Array;
-  /** Per branch, the tap of each touched position inside that branch's own kernel (-1: outside it). */
-  private readonly taps: (Int32Array | undefined)[];
+  /** Per branch other than the primary conv: the touched positions it adds to, and the tap of each in its own kernel. */
+  private readonly adds: ({ readonly at: Int32Array; readonly tap: Int32Array } | undefined)[];
   private readonly perBranch: number[];
   /** Position in `touched` of each input channel's centre tap, where an identity adds its 1. */
   private readonly centreAt: Int32Array;
@@ -311,7 +312,16 @@ class FullKernelRows {
     mask.forEach((m, t) => m && list.push(t));
     const touched = Int32Array.from(list);
     this.touched = touched;
-    this.taps = branches.map((b, j) => (b.kind === 'conv' && j !== primary ? Int32Array.from(touched, (t) => tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3])) : undefined));
+    this.adds = branches.map((b, j) => {
+      if (b.kind !== 'conv' || j === primary) return undefined;
+      const at: number[] = [];
+      const tap: number[] = [];
+      touched.forEach((t, k) => {
+        const q = tapIn(t, g, b.kernel.shape[2], b.kernel.shape[3]);
+        if (q >= 0) at.push(k), tap.push(q);
+      });
+      return { at: Int32Array.from(at), tap: Int32Array.from(tap) };
+    });
     this.perBranch = branches.map((b) => (b.kind === 'conv' ? ipg * b.kernel.shape[2] * b.kernel.shape[3] : 0));
     this.centreAt = new Int32Array(ipg).fill(-1);
     touched.forEach((t, k) => {
@@ -322,7 +332,7 @@ class FullKernelRows {
 
   /** Merges the rows in `src` (output channels from, from + 1, …) into `dst`, which may be `src`. False when a value is not finite. */
   merge(from: number, src: Float32Array, dst: Float32Array): boolean {
-    const { branches, scales, primary, touched, taps, perBranch, centreAt, acc } = this;
+    const { branches, scales, primary, touched, adds, perBranch, centreAt, acc } = this;
     const { ipg, per } = this.g;
     const ps = scales[primary];
     const rows = src.length / per;
@@ -332,27 +342,34 @@ class FullKernelRows {
       const c = from + r;
       const base = r * per;
       const s = ps ? ps[c] : 1;
-      // The touched taps are summed before the row is written, so `dst` may be `src` itself.
-      acc.fill(0);
+      // The touched taps are summed, from 0 in branch order, before the row is written, so `dst` may be `src`.
       for (let j = 0; j < branches.length; j++) {
         const b = branches[j];
         const sj = scales[j] ? scales[j]![c] : 1;
         if (j === primary) {
-          for (let k = 0; k < touched.length; k++) acc[k] += src[base + touched[k]] * sj;
-        } else if (b.kind === 'conv') {
+          // As the first term, 0 + x·s (which is x·s + 0) sets the sum; later it adds.
+          if (j === 0) for (let k = 0; k < touched.length; k++) acc[k] = src[base + touched[k]] * sj + 0;
+          else for (let k = 0; k < touched.length; k++) acc[k] += src[base + touched[k]] * sj;
+          continue;
+        }
+        if (j === 0) acc.fill(0);
+        if (b.kind === 'conv') {
           const w = b.kernel.weight;
-          const tj = taps[j]!;
+          const { at, tap } = adds[j]!;
           const off = c * perBranch[j];
-          for (let k = 0; k < tj.length; k++) if (tj[k] >= 0) acc[k] += w[off + tj[k]] * sj;
+          for (let m = 0; m < at.length; m++) acc[at[m]] += w[off + tap[m]] * sj;
         } else {
           acc[centreAt[c % ipg]] += sj;
         }
       }
       // "+ 0" as in the general path's 0 + x·s, so that -0 comes out as +0 there and here alike.
-      for (let t = 0; t < per; t++) {
-        const v = Math.fround(src[base + t] * s + 0);
-        dst[base + t] = v;
-        bad += v - v;
+      if (src === dst) bad += scaleRow(dst, base, per, s);
+      else {
+        for (let t = 0; t < per; t++) {
+          const v = Math.fround(src[base + t] * s + 0);
+          dst[base + t] = v;
+          bad += v - v;
+        }
       }
       for (let k = 0; k < touched.length; k++) {
         const v = Math.fround(acc[k]);
