@@ -84,10 +84,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function onSignal(signal: NodeJS.Signals): void {
+/** Removes staged files and says which outputs, if any, were already complete; exits 130. */
+export function onSignal(signal: NodeJS.Signals): void {
   // Loaded here, not up front: a run that never staged a file has not loaded it, and it then finds none.
-  (require('../formats/atomic-file') as typeof import('../formats/atomic-file')).removeStagedFiles();
-  process.stderr.write(`interrupted by ${signal}; no output was written\n`);
+  const files = require('../formats/atomic-file') as typeof import('../formats/atomic-file');
+  files.removeStagedFiles();
+  // A signal that arrives during a synchronous write is handled once the write is done: say what was kept.
+  const kept = files.committedFiles();
+  process.stderr.write(kept.length ? `interrupted by ${signal}; ${kept.join(' and ')} had already been written in full and ${kept.length > 1 ? 'are' : 'is'} kept; nothing else was written\n` : `interrupted by ${signal}; no output was written\n`);
   process.exit(130);
 }
 

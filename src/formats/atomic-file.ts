@@ -17,6 +17,18 @@ export interface StagedFile<T> {
 
 const staged = new Set<string>();
 
+const committed: string[] = [];
+
+/** Outputs this process has put in place, in order (for signal handlers: a signal handled late must not deny them). */
+export function committedFiles(): readonly string[] {
+  return committed;
+}
+
+/** Records an output put in place by a rename made elsewhere. */
+export function noteCommitted(target: string): void {
+  committed.push(target);
+}
+
 /** Removes staged files (and staging folders) of this process (for signal handlers). */
 export function removeStagedFiles(): void {
   for (const f of staged) fs.rmSync(f, { force: true, recursive: true });
@@ -51,6 +63,8 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
       commit() {
         fs.renameSync(tmp, target);
         staged.delete(tmp);
+        // A file put in place inside a staging folder (external data) is not an output yet.
+        if (!staged.has(path.dirname(path.resolve(target)))) committed.push(target);
       },
       abort() {
         fs.rmSync(tmp, { force: true });

@@ -7,6 +7,7 @@ import { rawInitializers } from '../verify/helpers/onnx-initializers';
 import { webgpuTest } from '../helpers/webgpu';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'repvgg-convert.js');
+const ROOT = path.join(__dirname, '..', '..');
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
@@ -148,4 +149,23 @@ test('bench prints both latencies and the ratio, and --json holds them', () => {
   expect(j.speedup).toBeCloseTo(j.train.p50Ms / j.deploy.p50Ms, 6);
   expect(r.stderr).toMatch(/train .* ms[\s\S]*deploy .* ms[\s\S]*speedup \d+\.\d+x/);
   expect(cli('bench', train, deployRef, '--runs', '0').code).toBe(2);
+});
+
+test('a signal handled after an output was committed says the output is kept, not that nothing was written', () => {
+  // A signal arriving during a synchronous write is handled once the write is done; onSignal runs then.
+  const dir = tempDir();
+  const out = path.join(dir, 'w.bin');
+  const script = `
+    const files = require(${JSON.stringify(path.join(ROOT, 'dist/formats/atomic-file.js'))});
+    const { onSignal } = require(${JSON.stringify(path.join(ROOT, 'dist/cli/main.js'))});
+    if (process.argv[1] === 'commit') files.writeFileAtomic(${JSON.stringify(out)}, (sink) => sink.write(Uint8Array.of(1, 2, 3)));
+    onSignal('SIGINT');`;
+  const kept = spawnSync(process.execPath, ['-e', script, 'commit'], { encoding: 'utf8' });
+  expect(kept.status).toBe(130);
+  expect(kept.stderr).toContain(`interrupted by SIGINT; ${out} had already been written in full and is kept`);
+  expect(fs.readFileSync(out)).toEqual(Buffer.from([1, 2, 3]));
+  const none = spawnSync(process.execPath, ['-e', script, 'none'], { encoding: 'utf8' });
+  expect(none.status).toBe(130);
+  expect(none.stderr).toBe('interrupted by SIGINT; no output was written\n');
+  fs.rmSync(dir, { recursive: true, force: true });
 });

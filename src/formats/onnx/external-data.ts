@@ -12,7 +12,7 @@ import { dtypeInfo } from '../../dtype';
 import { UserError } from '../../errors';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StagedFile, stageFile, trackStaged } from '../atomic-file';
+import { StagedFile, noteCommitted, stageFile, trackStaged } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -146,6 +146,8 @@ export function stageModelWithData<T>(
         // Data first: the model that names it only appears once it is in place.
         fs.renameSync(data.target, dataTarget);
         fs.renameSync(model.target, target);
+        noteCommitted(dataTarget);
+        noteCommitted(target);
         discard();
       },
       abort: discard,

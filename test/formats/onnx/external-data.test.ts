@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { convert } from '../../../src/api/convert';
 import { UserError } from '../../../src/errors';
-import { removeStagedFiles } from '../../../src/formats/atomic-file';
+import { committedFiles, removeStagedFiles } from '../../../src/formats/atomic-file';
 import { EXTERNAL_ALIGNMENT, INLINE_BELOW, PROTOBUF_LIMIT, externalTensorProto, useExternalData } from '../../../src/formats/onnx/external-data';
 import { OnnxModel, readOnnx } from '../../../src/formats/onnx/read';
 import { encodeModel, stageOnnx, streamParts, writeOnnx } from '../../../src/formats/onnx/write';
@@ -95,7 +95,10 @@ test('a staged model and its data verify from the staging folder and commit toge
   fs.writeFileSync(`${out}.data`, 'old data');
   const m = deployModel();
   try {
+    const before = committedFiles().length;
     const staged = stageOnnx(out, m, { externalData: true });
+    // Files put in place inside the staging folder are not outputs yet.
+    expect(committedFiles().length).toBe(before);
     expect(path.basename(staged.tmp)).toBe('deploy.onnx');
     expect(path.dirname(staged.tmp)).not.toBe(dir);
     expect(fs.existsSync(path.join(path.dirname(staged.tmp), 'deploy.onnx.data'))).toBe(true);
@@ -103,6 +106,7 @@ test('a staged model and its data verify from the staging folder and commit toge
     const report = await verifyModels(train, staged.tmp);
     expect(report.ok).toBe(true);
     staged.commit();
+    expect(committedFiles().slice(before)).toEqual([`${out}.data`, out]);
   } finally {
     m.close();
   }
