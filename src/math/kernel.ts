@@ -7,7 +7,7 @@
 //   identity:  x itself is a conv with W[o, o mod I, KH/2, KW/2] = 1 (I = C / groups), zero elsewhere.
 //   sum:       convs with the same geometry add: (W1 + W2) * x + (b1 + b2).
 // Accumulation is done in float64 and rounded once to float32.
-import { scaleRow } from './simd-scale';
+import { scaleRow, simdCentres, simdScatter } from './simd-scale';
 
 export interface Kernel {
   /** [out, in/groups, kh, kw] */
@@ -294,6 +294,8 @@ class FullKernelRows {
   /** Position in `touched` of each input channel's centre tap, where an identity adds its 1. */
   private readonly centreAt: Int32Array;
   private readonly acc: Float64Array;
+  /** The usual RepVGG order (full kernel first, then a 1x1 conv and/or one BN or identity): the centre taps can be summed in SIMD memory. */
+  private readonly repvgg?: { readonly one?: number; readonly id?: number; readonly centre: number };
 
   constructor(private readonly branches: readonly Branch[], private readonly scales: Scales, private readonly primary: number, private readonly g: RowGeometry) {
     const { ipg, kh, kw, per } = g;
@@ -328,6 +330,12 @@ class FullKernelRows {
       if (t % (kh * kw) === centre) this.centreAt[Math.floor(t / (kh * kw))] = k;
     });
     this.acc = new Float64Array(touched.length);
+    const rest = branches.slice(1);
+    const ones = rest.flatMap((b, i) => (b.kind === 'conv' && b.kernel.shape[2] === 1 && b.kernel.shape[3] === 1 ? [i + 1] : []));
+    const ids = rest.flatMap((b, i) => (b.kind !== 'conv' ? [i + 1] : []));
+    if (primary === 0 && kh % 2 && kw % 2 && ones.length + ids.length === rest.length && ones.length <= 1 && ids.length <= 1 && (ones[0] ?? 0) < (ids[0] ?? Infinity)) {
+      this.repvgg = { one: ones[0], id: ids[0], centre };
+    }
   }
 
   /** Merges the rows in `src` (output channels from, from + 1, …) into `dst`, which may be `src`. False when a value is not finite. */
@@ -338,10 +346,28 @@ class FullKernelRows {
     const rows = src.length / per;
     // Sums v - v, which is 0 for finite v and NaN otherwise: one add per weight instead of a branch.
     let bad = 0;
+    const fast = this.repvgg && src === dst ? this.repvgg : undefined;
     for (let r = 0; r < rows; r++) {
       const c = from + r;
       const base = r * per;
       const s = ps ? ps[c] : 1;
+      if (fast) {
+        const { one, id, centre } = fast;
+        const stride = this.g.kh * this.g.kw;
+        const terms = {
+          s,
+          one: one === undefined ? undefined : (branches[one] as ConvBranch).kernel.weight.subarray(c * ipg, (c + 1) * ipg),
+          s1: one !== undefined && scales[one] ? scales[one]![c] : 1,
+          at: id === undefined ? -1 : c % ipg,
+          sid: id !== undefined && scales[id] ? scales[id]![c] : 1,
+        };
+        const centres = simdCentres(dst, base + centre, ipg, stride, terms);
+        if (centres !== undefined) {
+          bad += centres + scaleRow(dst, base, per, s);
+          simdScatter(dst, base + centre, ipg, stride);
+          continue;
+        }
+      }
       // The touched taps are summed, from 0 in branch order, before the row is written, so `dst` may be `src`.
       for (let j = 0; j < branches.length; j++) {
         const b = branches[j];

@@ -1,6 +1,7 @@
 // mergeBranches writing over the full-size kernel (reuseFullKernel), and the row-by-row merge and fold that
 // writers stream, give the same bits as a fresh merge.
 import { Branch, BatchNormParams, foldBatchNorm, fullSizeBranch, mergeBranches, rowFold, rowMerge } from '../../src/math/kernel';
+import { simdSharedBuffer } from '../../src/math/simd-scale';
 import { Rng, forSeeds, rng, SEEDS } from '../helpers/random';
 
 function bn(r: Rng, c: number): BatchNormParams {
@@ -39,6 +40,8 @@ test('reusing the full-size kernel gives the same merged bits', () => {
   });
 });
 
+const SIMD_MEMORY = simdSharedBuffer(1 << 20);
+
 /** Splits `rows` output channels into random runs: the slices a streaming writer would ask for. */
 function slices(r: Rng, rows: number): [number, number][] {
   const out: [number, number][] = [];
@@ -68,14 +71,18 @@ test('merging row by row in slices gives the bits of a whole merge', () => {
     const whole = mergeBranches(branches, geometry);
     const m = rowMerge(branches.map((b, j) => (j === at ? { ...full, kernel: { ...full.kernel, weight: new Float32Array(0) } } : b)), geometry);
     expect(new Uint32Array(m.bias.buffer)).toEqual(new Uint32Array(whole.bias.buffer));
-    const streamed = new Float32Array(whole.weight.length);
     const per = m.rowLength;
-    for (const [from, n] of slices(r, c)) {
-      const rows = (full as Extract<Branch, { kind: 'conv' }>).kernel.weight.slice(from * per, (from + n) * per);
-      expect(m.mergeRows(from, rows)).toBe(true);
-      streamed.set(rows, from * per);
+    // In plain arrays (the scalar loops) and in the writer's WebAssembly memory (the SIMD ones).
+    for (const memory of [undefined, SIMD_MEMORY]) {
+      const streamed = new Float32Array(whole.weight.length);
+      for (const [from, n] of slices(r, c)) {
+        const rows = memory ? new Float32Array(memory, 4 * r.int(0, 5), n * per) : new Float32Array(n * per);
+        rows.set((full as Extract<Branch, { kind: 'conv' }>).kernel.weight.subarray(from * per, (from + n) * per));
+        expect(m.mergeRows(from, rows)).toBe(true);
+        streamed.set(rows, from * per);
+      }
+      expect(new Uint32Array(streamed.buffer)).toEqual(new Uint32Array(whole.weight.buffer));
     }
-    expect(new Uint32Array(streamed.buffer)).toEqual(new Uint32Array(whole.weight.buffer));
     expect(whole.finite).toBe(true);
   });
 });
@@ -116,11 +123,15 @@ test('a merged value that is not finite is reported, whole or row by row', () =>
   (big[0] as Extract<Branch, { kind: 'conv' }>).bn!.gamma[1] = 10;
   expect(mergeBranches(big, geometry).finite).toBe(false);
   expect(mergeBranches(make(0.5), geometry).finite).toBe(true);
-  // A NaN in a touched tap (the centre, which the 1x1 branch adds to) and in a plain tap.
+  // A NaN in a touched tap (the centre, which the 1x1 branch adds to) and in a plain tap, in plain and SIMD memory.
   for (const at of [4, 5]) {
-    const branches = make(0.5);
-    (branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight[at] = NaN;
-    const m = rowMerge(branches, geometry);
-    expect(m.mergeRows(0, (branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight.slice(0, 9 * c))).toBe(false);
+    for (const memory of [undefined, SIMD_MEMORY]) {
+      const branches = make(0.5);
+      (branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight[at] = NaN;
+      const m = rowMerge(branches, geometry);
+      const rows = memory ? new Float32Array(memory, 0, 9 * c) : new Float32Array(9 * c);
+      rows.set((branches[0] as Extract<Branch, { kind: 'conv' }>).kernel.weight.subarray(0, 9 * c));
+      expect(m.mergeRows(0, rows)).toBe(false);
+    }
   }
 });
