@@ -6,8 +6,9 @@
 //   npm run bench [-- --size b3|a0|... --runs N --keep --json --no-torch --no-verify-runs --dir DIR]
 //   npm run bench -- --over-2gb    a model whose weights pass 2 GiB: conversion and verification with external data
 //
-// Wall times are medians over the runs; RSS is the peak of each child as the OS counts it. Every run
-// starts after `sync`, so write-back left by the previous run is not billed to the next.
+// Wall times are medians over the runs; RSS is the peak of each child as the OS counts it. The cases run
+// in rounds (each case once per round), and every run starts after `sync`, so write-back left by the
+// previous run is not billed to the next.
 'use strict';
 
 const fs = require('fs');
@@ -68,21 +69,22 @@ function torchAvailable() {
   return spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Runs one case `runs` times; each run starts from synced disks and clean outputs. */
-function runCase(c, runs, outDir) {
-  const samples = [];
-  for (let i = 0; i < runs; i++) {
-    fs.rmSync(outDir, { recursive: true, force: true });
-    fs.mkdirSync(outDir);
-    syncAll();
-    const r = measure(c.cmd, c.args, { node: c.node });
-    if (r.status !== 0) throw new Error(`${c.id} exited with ${r.status}:\n${r.stderr.slice(-2000)}`);
-    let report = null;
-    if (c.json) report = JSON.parse(r.stdout);
-    else if (c.torch) report = JSON.parse(r.stdout.trim().split('\n').pop());
-    samples.push({ wallMs: r.wallMs, userMs: r.userMs, sysMs: r.sysMs, maxRssBytes: r.maxRssBytes, child: r.child, timings: report?.timings ?? (c.torch ? report : undefined) });
-    say(`  ${c.id} run ${i + 1}/${runs}: ${s(r.wallMs)} s, peak RSS ${r.maxRssBytes === null ? '?' : `${mb(r.maxRssBytes)} MiB`}`);
-  }
+/** One run of a case, from synced disks and a clean output folder. */
+function runOnce(c, outDir, round, runs) {
+  fs.rmSync(outDir, { recursive: true, force: true });
+  fs.mkdirSync(outDir);
+  syncAll();
+  const r = measure(c.cmd, c.args, { node: c.node });
+  if (r.status !== 0) throw new Error(`${c.id} exited with ${r.status}:\n${r.stderr.slice(-2000)}`);
+  let report = null;
+  if (c.json) report = JSON.parse(r.stdout);
+  else if (c.torch) report = JSON.parse(r.stdout.trim().split('\n').pop());
+  say(`  ${c.id} run ${round + 1}/${runs}: ${s(r.wallMs)} s, peak RSS ${r.maxRssBytes === null ? '?' : `${mb(r.maxRssBytes)} MiB`}`);
+  return { wallMs: r.wallMs, userMs: r.userMs, sysMs: r.sysMs, maxRssBytes: r.maxRssBytes, child: r.child, timings: report?.timings ?? (c.torch ? report : undefined) };
+}
+
+/** Medians of a case's runs. */
+function summarize(c, samples, outDir) {
   fs.rmSync(outDir, { recursive: true, force: true });
   const pick = (f) => samples.map(f).filter((x) => typeof x === 'number');
   const med = (f) => (pick(f).length ? median(pick(f)) : null);
@@ -128,11 +130,15 @@ function benchmark(o) {
       cases.push(node('onnx-verify', 'ONNX → ONNX, verified', f.onnx, 'deploy.onnx'));
       cases.push(node('pth-safetensors-verify', '.pth → .safetensors, verified', f.pth, 'deploy.safetensors'));
     }
-    result.cases = {};
-    for (const c of cases) {
-      say(`${c.what}`);
-      result.cases[c.id] = runCase(c, o.runs, out);
+    // Rounds of every case in turn, not every run of one case together: a slow spell of the machine
+    // (page-cache memory coming back from the host, a neighbour's load) then hits all cases alike.
+    const samples = new Map(cases.map((c) => [c.id, []]));
+    for (let round = 0; round < o.runs; round++) {
+      say(`round ${round + 1} of ${o.runs}`);
+      for (const c of cases) samples.get(c.id).push(runOnce(c, out, round, o.runs));
     }
+    result.cases = {};
+    for (const c of cases) result.cases[c.id] = summarize(c, samples.get(c.id), out);
     result.ratios = ratios(result);
     result.loadAfter = load();
     return result;
