@@ -42,7 +42,7 @@ function parseArgs(argv) {
     else if (a === '--no-verify-runs') o.verifyRuns = false;
     else if (a === '--over-2gb') o.over2gb = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 8).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
     } else fail(`unknown option ${a}`);
   }
