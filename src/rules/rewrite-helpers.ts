@@ -125,8 +125,14 @@ export function lazyKernelTensors(shape: readonly [number, number, number, numbe
     if (!allFinite(b)) source.notFinite();
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   };
+  // A whole read of the weight (FP16, a second writer) merges without caching: the bias is not read through `take` here.
+  const whole = (): Uint8Array => {
+    const k = source.compute();
+    if (!k.finite) source.notFinite();
+    return new Uint8Array(k.weight.buffer, k.weight.byteOffset, k.weight.byteLength);
+  };
   return {
-    weight: { dtype: 'float32', shape, data: { kind: 'lazy', compute: () => take('weight'), stream } },
+    weight: { dtype: 'float32', shape, data: { kind: 'lazy', compute: whole, stream } },
     bias: { dtype: 'float32', shape: [shape[0]], data: { kind: 'lazy', compute: bias } },
   };
 }

@@ -30,15 +30,19 @@ function block(seed: number, poison?: { at: number; value: number }) {
   const geometry = { channelsIn: C, channelsOut: C, groups: 1 };
   const range = { source: new BufferSource('dense', new Uint8Array(dense.buffer)), offset: 0, length: dense.byteLength };
   const blamed: string[] = [];
+  const computed = { whole: 0 };
   const tensors = lazyKernelTensors(SHAPE, {
-    compute: () => mergeBranches(branches, geometry),
+    compute: () => {
+      computed.whole++;
+      return mergeBranches(branches, geometry);
+    },
     rows: { range, prepare: () => rowMerge([{ ...branches[0], kernel: { ...(branches[0] as Extract<Branch, { kind: 'conv' }>).kernel, weight: new Float32Array(0) } } as Branch, ...branches.slice(1)], geometry) },
     notFinite: () => {
       blamed.push('dense');
       throw new Error('dense is not finite');
     },
   });
-  return { tensors, expected: mergeBranches(branches, geometry), blamed };
+  return { tensors, expected: mergeBranches(branches, geometry), blamed, computed };
 }
 
 const bits = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -46,14 +50,17 @@ const bits = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength
 const same = (a: Uint8Array, b: Float32Array) => bits(a).equals(bits(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
 
 test('a streamed weight has the bits of the whole merge, through any writer', () => {
-  const { tensors, expected } = block(1);
+  const { tensors, expected, computed } = block(1);
   const slices: Uint8Array[] = [];
   streamLazyBytes(tensors.weight, (b) => slices.push(b.slice()));
   expect(slices.length).toBe(3);
   expect(same(Buffer.concat(slices), expected.weight)).toBe(true);
   expect(same(tensorBytes(tensors.bias), expected.bias)).toBe(true);
-  // Whole reads still work beside streaming, and give the same bytes.
+  expect(computed.whole).toBe(0);
+  // Whole reads still work beside streaming, and give the same bytes; they keep nothing between reads.
   expect(same(tensorBytes(tensors.weight), expected.weight)).toBe(true);
+  expect(same(tensorBytes(tensors.weight), expected.weight)).toBe(true);
+  expect(computed.whole).toBe(2);
 
   // Into a file sink whose worker hands out its own buffer, after an odd-sized header.
   const dir = tempDir();
