@@ -11,7 +11,7 @@ import { BnKeys, ConvBranch, TrainBlock } from './blocks';
 type Tensors = ReadonlyMap<string, Tensor>;
 
 export interface ReadOptions {
-  /** Check values (finite, variance above -eps). Off for a second read of values already checked. */
+  /** Check values (finite, variance above -eps). Off when merging: small tensors were checked by checkBlock, kernels are checked through the merged values. */
   readonly check?: boolean;
 }
 
