@@ -7,15 +7,20 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
-import { TrtReport, makeTrtFriendly } from '../rules/trt-friendly';
-import { probeTrtexec, runTrtexec, shellQuote, trtexecArgs } from './trtexec';
+import type { TrtReport } from '../rules/trt-friendly';
 import { stageOnnx, writeOnnx } from '../formats/onnx/write';
-import { Fp16Report, toFloat16 } from '../rules/fp16';
+import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
-import { convertCheckpoint, sidecarFor } from './convert-checkpoint';
 import { EventSink, phase } from './events';
 import { resolveInputShapes } from './model-info';
+
+// Loaded where used: an ONNX conversion never needs the checkpoint readers and writers, and the
+// TensorRT and FP16 passes only run when asked for. Start-up time is part of every run's wall time.
+const checkpoints = () => require('./convert-checkpoint') as typeof import('./convert-checkpoint');
+const trtFriendly = () => require('../rules/trt-friendly') as typeof import('../rules/trt-friendly');
+const trtexec = () => require('./trtexec') as typeof import('./trtexec');
+const fp16Pass = () => require('../rules/fp16') as typeof import('../rules/fp16');
 
 export interface ConvertOptions {
   /** Output format; by default it follows the output's extension. */
@@ -104,7 +109,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   let friendly: TrtReport | undefined;
   const trtPass = trt
     ? (m: OnnxModel) => {
-        friendly = makeTrtFriendly(m, { inputShapes: options.verifyOptions?.inputShapes ?? (options.inputShape ? { '*': options.inputShape } : undefined), dynamicBatch: options.dynamicBatch, maxBatch: options.maxBatch });
+        friendly = trtFriendly().makeTrtFriendly(m, { inputShapes: options.verifyOptions?.inputShapes ?? (options.inputShape ? { '*': options.inputShape } : undefined), dynamicBatch: options.dynamicBatch, maxBatch: options.maxBatch });
         friendly.warnings.forEach((w) => emit({ type: 'warning', message: w }));
       }
     : undefined;
@@ -121,9 +126,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
     result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, verifyFp32: r.verifyFp32, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
   } else {
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
-    const r = await convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
+    const r = await checkpoints().convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
     staged = r.staged;
-    const sidecar = sidecarFor(output, outputFormat);
+    const sidecar = checkpoints().sidecarFor(output, outputFormat);
     if (sidecar && r.metadata) {
       const info = { scheme: r.report.scheme, arch: r.architecture?.name ?? (r.architecture ? 'custom' : null), source: input, blocksMerged: r.report.blocks.length, bnEps: r.report.bnEps, writtenBy: 'repvgg-convert' };
       const text = `${JSON.stringify(info, null, 2)}\n`;
@@ -156,6 +161,7 @@ export function trtPaths(output: string): { onnx: string; engine: string } {
 }
 
 async function buildEngine(paths: { onnx: string; engine: string }, friendly: TrtReport, options: ConvertOptions, emit: EventSink): Promise<TrtResult> {
+  const { probeTrtexec, runTrtexec, shellQuote, trtexecArgs } = trtexec();
   const info = probeTrtexec(options.trtexec);
   const args = trtexecArgs({ onnx: paths.onnx, engine: paths.engine, fp16: options.dtype === 'fp16', timingCache: options.timingCache, profile: friendly.profile }, info ?? { hasFp16Flag: false });
   const command = `trtexec ${shellQuote(args)}`;
@@ -182,7 +188,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
       verifyFp32 = { ...v.value, candidate: `${output} (float32, before the cast to float16)` };
       if (!verifyFp32.ok) return { failedFp32: verifyFp32, reparam: merge.value, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: 0, verifyMs: v.ms } };
     }
-    const fp16 = options.dtype === 'fp16' ? toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
+    const fp16 = options.dtype === 'fp16' ? fp16Pass().toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
     modelPass?.(model);
     const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
