@@ -25,8 +25,15 @@ export class Value {
   initializer?: Initializer;
   type?: ValueType;
 
-  constructor(name: string) {
+  /**
+   * An optional output a node does not produce (written as '' in ONNX). Each is a value of its own,
+   * under a name no file can give, that nothing reads and that is not kept in the graph's name table.
+   */
+  readonly absent: boolean;
+
+  constructor(name: string, options: { absent?: boolean } = {}) {
     this._name = name;
+    this.absent = options.absent ?? false;
   }
   get name(): string {
     return this._name;
@@ -52,7 +59,7 @@ export interface NodeSpec {
   readonly domain?: string;
   readonly name?: string;
   readonly inputs: readonly (Value | null)[];
-  /** Names for new output values. */
+  /** Names for new output values; '' for an optional output left out. */
   readonly outputs: readonly string[];
   readonly attributes?: readonly Attribute[];
 }
@@ -107,6 +114,7 @@ type Undo = () => void;
 export class Graph {
   private readonly _nodes: Node[] = [];
   private readonly _values = new Map<string, Value>();
+  private absentCount = 0;
   /** @internal */ readonly _inputs: Value[] = [];
   /** @internal */ readonly _outputs: Value[] = [];
   private undoLog: Undo[] | null = null;
@@ -136,6 +144,11 @@ export class Graph {
   // ---- building (used by readers) ----
 
   /** The value of that name, created when new. */
+  /** A placeholder for an output left out ('' in ONNX): two nodes may both leave theirs out. */
+  absentValue(): Value {
+    return new Value(`\u0000absent ${++this.absentCount}`, { absent: true });
+  }
+
   ensureValue(name: string): Value {
     let v = this._values.get(name);
     if (!v) {
@@ -193,7 +206,7 @@ export class Graph {
   /** Creates a node with fresh output values and places it before `before` (or at the end). */
   insertNode(spec: NodeSpec, options: { before?: Node } = {}): Node {
     for (const name of spec.outputs) {
-      if (this._values.has(name)) throw new GraphEditError(`a value named ${name} exists already`);
+      if (name !== '' && this._values.has(name)) throw new GraphEditError(`a value named ${name} exists already`);
     }
     for (const v of spec.inputs) {
       if (v && this._values.get(v.name) !== v) throw new GraphEditError(`input ${v.name} is not in this graph`);
@@ -205,7 +218,7 @@ export class Graph {
     }
     const node = new Node(spec.opType, spec.domain ?? '', spec.name ?? '', spec.attributes ?? []);
     node.dirty = true;
-    const outputs = spec.outputs.map((n) => this.ensureValue(n));
+    const outputs = spec.outputs.map((n) => (n === '' ? this.absentValue() : this.ensureValue(n)));
     this.appendNode(node, spec.inputs, outputs);
     this._nodes.pop();
     this._nodes.splice(at, 0, node);
@@ -231,14 +244,14 @@ export class Graph {
     readers.forEach((v) => (v._uses = v._uses.filter((u) => u.node !== node)));
     for (const o of node._outputs) {
       o._producer = null;
-      this._values.delete(o.name);
+      if (!o.absent) this._values.delete(o.name);
     }
     node._graph = null;
     this.log(() => {
       node._graph = this;
       for (const o of node._outputs) {
         o._producer = node;
-        this._values.set(o.name, o);
+        if (!o.absent) this._values.set(o.name, o);
       }
       readers.forEach((v, i) => v._uses.push(...removed[i]));
       this._nodes.splice(at, 0, node);

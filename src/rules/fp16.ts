@@ -129,13 +129,14 @@ function halfTensor(t: Tensor): Tensor {
 function replaceNode(g: Graph, n: Node, attrs: readonly Attribute[]): Node {
   const names = new Set(attrs.map((a) => a.name));
   const attributes = [...[...n.attributes.values()].filter((a) => !names.has(a.name)), ...attrs];
-  const outs = n.outputs.map((o) => o.name);
-  const fresh = g.insertNode({ opType: n.opType, domain: n.domain, name: n.name, inputs: n.inputs, outputs: outs.map((o) => g.freshName(`${o}__fp16`)), attributes }, { before: n });
+  // Outputs left out ('') stay left out.
+  const outs = n.outputs.map((o) => (o.absent ? '' : o.name));
+  const fresh = g.insertNode({ opType: n.opType, domain: n.domain, name: n.name, inputs: n.inputs, outputs: outs.map((o) => (o ? g.freshName(`${o}__fp16`) : '')), attributes }, { before: n });
   n.outputs.forEach((o, i) => {
-    g.replaceAllUses(o, fresh.outputs[i]);
+    if (!o.absent) g.replaceAllUses(o, fresh.outputs[i]);
   });
   g.removeNode(n);
-  fresh.outputs.forEach((o, i) => g.renameValue(o, outs[i]));
+  fresh.outputs.forEach((o, i) => outs[i] && g.renameValue(o, outs[i]));
   return fresh;
 }
 
@@ -145,6 +146,7 @@ function wrapInFloat32(g: Graph, n: Node): void {
   const up = g.insertNode({ opType: 'Cast', name: `${n.name}/CastToFloat`, inputs: [x], outputs: [g.freshName(`${x.name}_fp32`)], attributes: [{ name: 'to', value: { type: 'int', value: FLOAT } }] }, { before: n });
   g.setInput(n, 0, up.outputs[0]);
   for (const y of n.outputs) {
+    if (y.absent) continue;
     const name = y.name;
     const readers = [...y.uses];
     const wasOutput = g.isGraphOutput(y);

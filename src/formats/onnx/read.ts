@@ -224,7 +224,7 @@ function readNode(r: ProtoReader, f: Field, graph: Graph, captured: Map<Node, re
   const node = new Node(one(NodeField.opType), one(NodeField.domain), one(NodeField.name), attributes);
   node.raw = { body: { kind: 'range', range: { source: s, offset: f.valueStart, length: f.end - f.valueStart } }, fields: fs.map((x) => ({ no: x.no, part: rangeOf(s, x) })) };
   const inputs = strings(NodeField.input).map((n) => (n === '' ? null : graph.ensureValue(n)));
-  const outputs = strings(NodeField.output).map((n) => graph.ensureValue(n));
+  const outputs = strings(NodeField.output).map((n) => (n === '' ? graph.absentValue() : graph.ensureValue(n)));
   if (node.domain === '' || node.domain === 'ai.onnx') checkArity(node, inputs.length, outputs.length, f.start);
   for (const o of outputs) {
     if (o.producer || o.initializer || graph.inputs.includes(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);

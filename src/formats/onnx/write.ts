@@ -84,7 +84,7 @@ export function encodeGraph(model: OnnxModel, options: EncodeOptions = {}): Mess
 export function encodeNode(n: Node): Part {
   if (n.raw && !n.dirty) return n.raw.body;
   const m = new Message();
-  const names = (vs: readonly (Value | null)[]) => vs.map((v) => (v ? v.name : ''));
+  const names = (vs: readonly (Value | null)[]) => vs.map((v) => (v && !v.absent ? v.name : ''));
   const emitInputs = () => names(n.inputs).forEach((s) => m.stringField(NodeField.input, s));
   const emitOutputs = () => names(n.outputs).forEach((s) => m.stringField(NodeField.output, s));
   if (n.raw) {
