@@ -244,7 +244,7 @@ const intField: Mutator = (r, b, f) => {
 
 /** NaN, an infinity, a huge or a negative value in a float32 tensor (negative running_var below -eps). */
 const pokeFloat: Mutator = (r, b, f) => {
-  const floats = structureOf(b, f.format).floats.filter((x) => x.end - x.start >= 4 && x.end <= b.length);
+  const floats = structureOf(b, f.format).floats.filter((x) => x.start >= 0 && x.end - x.start >= 4 && x.end <= b.length);
   if (!floats.length) return undefined;
   const vars = floats.filter((x) => /var/.test(x.name));
   const t = vars.length && r.float(0, 1) < 0.3 ? r.pick(vars) : r.pick(floats);
