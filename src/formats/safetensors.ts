@@ -181,7 +181,7 @@ export function writeSafetensorsTo(out: FileSink, entries: TensorEntries, metada
   out.write(len);
   out.write(padded);
   for (const [, t] of list) {
-    if (t.data.kind === 'lazy') streamLazyInto(t, (n, fill) => out.fill(n, fill));
+    if (t.data.kind === 'lazy' && t.data.stream) streamLazyInto(t, (n, fill) => out.fill(n, fill));
     else forEachChunk(t, (b) => out.write(b));
   }
 }

@@ -42,7 +42,7 @@ test('a model whose nodes leave optional outputs out converts, verifies and keep
 
   const out = path.join(dir, 'deploy.onnx');
   const r = await convert(train, out);
-  expect(r.reparam.merged).toEqual({ 'RepVGG 2-branch': 1 });
+  expect(r.reparam?.merged).toEqual({ 'RepVGG 2-branch': 1 });
   expect(r.verify?.ok).toBe(true);
   // And through the FP16 pass, which rebuilds nodes.
   const out16 = path.join(dir, 'deploy16.onnx');

@@ -152,7 +152,7 @@ export function encodeTensorProto(name: string, t: Tensor, keep: readonly Part[]
 
 export function tensorPayload(t: Tensor): Part {
   if (t.data.kind === 'range') return { kind: 'range', range: t.data.range };
-  if (t.data.kind === 'lazy') return { kind: 'lazy', length: byteLength(t), produce: () => tensorBytes(t), stream: (put) => streamLazyInto(t, put) };
+  if (t.data.kind === 'lazy') return { kind: 'lazy', length: byteLength(t), produce: () => tensorBytes(t), stream: t.data.stream && ((put) => streamLazyInto(t, put)) };
   return t.data.bytes;
 }
 
