@@ -2,6 +2,7 @@
 // or filled in place, and a failed write surfaces as the error write(2) gave.
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../../src/formats/atomic-file';
 import { FileSink } from '../../src/formats/sink';
 import { rng } from '../helpers/random';
 import { tempDir } from '../helpers/fixtures';
@@ -79,5 +80,25 @@ test('a write the worker cannot do is thrown to the caller with its code', () =>
   sink.abandon();
   fs.closeSync(fd);
   expect(error?.code).toBe('EBADF');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a fill that throws in the worker-backed sink leaves no staged file and the old output as it was', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'out.bin');
+  fs.writeFileSync(file, 'old output');
+  // Past the 64 MiB mark writes run on the worker; a merge that finds NaN throws from inside a fill.
+  const big = new Uint8Array(1 << 20);
+  expect(() =>
+    writeFileAtomic(file, (sink) => {
+      for (let i = 0; i < 66; i++) sink.write(big);
+      sink.fill(1 << 20, (target) => {
+        target.fill(1, 0, 100);
+        throw new Error('a merged value is not finite');
+      });
+    }),
+  ).toThrow('a merged value is not finite');
+  expect(fs.readdirSync(dir)).toEqual(['out.bin']);
+  expect(fs.readFileSync(file, 'utf8')).toBe('old output');
   fs.rmSync(dir, { recursive: true, force: true });
 });
