@@ -15,7 +15,6 @@ const ACK = 0;
 const ERROR = 1;
 const STATE = 2;
 const LENGTH = STATE + SLOTS;
-const FREE = 0;
 const FULL = 1;
 const STOP = 2;
 

@@ -29,7 +29,7 @@ interface HeaderEntry {
 export function readSafetensors(file: string): StateDict {
   const source = new FileSource(file);
   try {
-    return parse(file, source);
+    return parse(source);
   } catch (e) {
     source.close();
     if (e instanceof DecodeError) throw new FormatError(file, FORMAT, e.message, { offset: e.offset });
@@ -37,7 +37,7 @@ export function readSafetensors(file: string): StateDict {
   }
 }
 
-function parse(file: string, source: FileSource): StateDict {
+function parse(source: FileSource): StateDict {
   if (source.length < 8) throw new DecodeError(`file is ${source.length} bytes, too short for the 8-byte header length`, 0);
   const n = new DataView(source.read(0, 8).slice().buffer).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) throw new DecodeError(`header length ${n} is over the ${MAX_HEADER_BYTES}-byte limit`, 0);

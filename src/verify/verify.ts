@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { halfToFloat } from '../tensor';
-import { ErrorAccumulator, ExceedanceCounter, OutputStats, Tolerance } from './compare';
+import { ErrorAccumulator, ExceedanceCounter, Tolerance } from './compare';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
 import { candidateFeeds, InputDistribution, makeFeeds } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';

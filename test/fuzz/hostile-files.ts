@@ -111,7 +111,6 @@ function pthTensor(size: readonly number[], stride: readonly number[]): Uint8Arr
 
 const NOT_ONNX = /is not an ONNX model \(.* at byte \d+\)/;
 const NOT_ST = /is not a safetensors file \(.* at byte \d+\)/;
-const NOT_PTH = /is not a PyTorch checkpoint \(.* at byte \d+\)/;
 
 export const HOSTILE: readonly HostileCase[] = [
   // ONNX
