@@ -10,10 +10,14 @@ const SLOT_BYTES = 4 << 20;
 /** Once this much is written unsynced, the worker syncs it while it has nothing queued: the final fsync stays short. */
 const SYNC_EVERY = 32 << 20;
 
-// Control words (Int32): stop/ack, error, then each slot's state and length.
+/** A worker that has not started by then never will (it could not be created): fail instead of hanging. */
+const START_TIMEOUT_MS = 20_000;
+
+// Control words (Int32): stop/ack, error, started, then each slot's state and length.
 const ACK = 0;
 const ERROR = 1;
-const STATE = 2;
+const STARTED = 2;
+const STATE = 3;
 const LENGTH = STATE + SLOTS;
 const FULL = 1;
 const STOP = 2;
@@ -21,7 +25,7 @@ const STOP = 2;
 const WORKER = `
 const { workerData } = require('worker_threads');
 const fs = require('fs');
-const { fd, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, ACK, ERROR } = workerData;
+const { fd, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, ACK, ERROR, STARTED } = workerData;
 const ctrl = new Int32Array(c);
 const data = new Uint8Array(d);
 let failed = false;
@@ -31,6 +35,9 @@ const fail = (e) => {
   port.postMessage({ message: e.message, code: e.code });
   Atomics.store(ctrl, ERROR, 1);
 };
+Atomics.store(ctrl, STARTED, 1);
+Atomics.notify(ctrl, STARTED);
+try {
 for (let i = 0; ; i = (i + 1) % slots) {
   Atomics.wait(ctrl, STATE + i, 0);
   const state = Atomics.load(ctrl, STATE + i);
@@ -58,6 +65,14 @@ for (let i = 0; ; i = (i + 1) % slots) {
     }
   }
 }
+} catch (e) {
+  // Anything unexpected: report it and free every slot, so a caller waiting on one wakes and sees it.
+  fail(e);
+  for (let k = 0; k < slots; k++) {
+    Atomics.store(ctrl, STATE + k, 0);
+    Atomics.notify(ctrl, STATE + k);
+  }
+}
 Atomics.store(ctrl, ACK, 1);
 Atomics.notify(ctrl, ACK);
 `;
@@ -72,16 +87,29 @@ export class BackgroundWriter {
   private used = 0;
   private done = false;
 
-  constructor(fd: number) {
+  private readonly startTimeoutMs: number;
+  private neverStarted = false;
+
+  /** `script` and `startTimeoutMs` replace the worker and its start limit in tests. */
+  constructor(fd: number, test: { script?: string; startTimeoutMs?: number } = {}) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(WORKER, {
+    this.startTimeoutMs = test.startTimeoutMs ?? START_TIMEOUT_MS;
+    this.worker = new Worker(test.script ?? WORKER, {
       eval: true,
-      workerData: { fd, ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY, STATE, LENGTH, ACK, ERROR },
+      workerData: { fd, ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY, STATE, LENGTH, ACK, ERROR, STARTED },
       transferList: [port2],
+    });
+    // A worker that cannot run reports it here only once the caller is back in the event loop, after
+    // waitStarted or throwIfFailed has already failed the write; kept for whoever inspects the writer.
+    this.worker.on('error', (e) => {
+      this.workerError = e;
     });
     this.worker.unref();
   }
+
+  /** What the worker thread died of, once the event loop has delivered it. */
+  workerError?: Error;
 
   write(b: Uint8Array): void {
     let at = 0;
@@ -132,8 +160,24 @@ export class BackgroundWriter {
   }
 
   private waitFree(i: number, check = true): void {
-    while (Atomics.load(this.ctrl, STATE + i) === FULL) Atomics.wait(this.ctrl, STATE + i, FULL);
+    if (Atomics.load(this.ctrl, STATE + i) === FULL) this.waitStarted();
+    while (Atomics.load(this.ctrl, STATE + i) === FULL && Atomics.load(this.ctrl, ERROR) === 0) Atomics.wait(this.ctrl, STATE + i, FULL);
     if (check) this.throwIfFailed();
+  }
+
+  /**
+   * The main thread blocks while it waits, so a worker that could not be created (its 'error' event is
+   * never delivered) would leave it waiting for ever: past the start limit, that is an error.
+   */
+  private waitStarted(): void {
+    if (this.neverStarted || Atomics.load(this.ctrl, STARTED) === 1) return;
+    if (Atomics.wait(this.ctrl, STARTED, 0, this.startTimeoutMs) === 'timed-out' && Atomics.load(this.ctrl, STARTED) === 0) {
+      this.neverStarted = true;
+      void this.worker.terminate();
+      Atomics.store(this.ctrl, ERROR, 1);
+      Atomics.store(this.ctrl, ACK, 1);
+      throw new Error(`the background writer thread did not start within ${this.startTimeoutMs / 1000} s`);
+    }
   }
 
   /** The worker waits on the next slot to fill; once all are written, mark that slot STOP and wait for its exit. */
@@ -143,6 +187,7 @@ export class BackgroundWriter {
     for (let k = 0; k < SLOTS; k++) this.waitFree((this.slot + k) % SLOTS, false);
     Atomics.store(this.ctrl, STATE + this.slot, STOP);
     Atomics.notify(this.ctrl, STATE + this.slot);
+    this.waitStarted();
     while (Atomics.load(this.ctrl, ACK) === 0) Atomics.wait(this.ctrl, ACK, 0);
   }
 

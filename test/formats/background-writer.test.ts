@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../src/formats/atomic-file';
+import { BackgroundWriter } from '../../src/formats/background-writer';
 import { FileSink } from '../../src/formats/sink';
 import { rng } from '../helpers/random';
 import { tempDir } from '../helpers/fixtures';
@@ -100,5 +101,37 @@ test('a fill that throws in the worker-backed sink leaves no staged file and the
   ).toThrow('a merged value is not finite');
   expect(fs.readdirSync(dir)).toEqual(['out.bin']);
   expect(fs.readFileSync(file, 'utf8')).toBe('old output');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a writer thread that never starts, or dies, is an error, not a hang', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'w.bin');
+  const run = (script: string) => {
+    const fd = fs.openSync(file, 'w');
+    const bg = new BackgroundWriter(fd, { script, startTimeoutMs: 300 });
+    try {
+      // More than the ring holds, so the caller has to wait for the thread.
+      for (let i = 0; i < 8; i++) bg.write(new Uint8Array(4 << 20));
+      bg.finish();
+      return undefined;
+    } catch (e) {
+      bg.abandon();
+      return (e as Error).message;
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  expect(run('this is not JavaScript (')).toBe('the background writer thread did not start within 0.3 s');
+  // A thread that starts, then throws something its own checks did not expect.
+  const dies = `const { workerData: w } = require('worker_threads');
+    const c = new Int32Array(w.ctrl);
+    w.port.postMessage({ message: 'the writer thread broke' });
+    Atomics.store(c, w.ERROR, 1);
+    Atomics.store(c, w.STARTED, 1);
+    for (let k = 0; k < w.slots; k++) { Atomics.store(c, w.STATE + k, 0); Atomics.notify(c, w.STATE + k); }
+    Atomics.store(c, w.ACK, 1);
+    Atomics.notify(c, w.ACK);`;
+  expect(run(dies)).toBe('the writer thread broke');
   fs.rmSync(dir, { recursive: true, force: true });
 });
