@@ -53,19 +53,9 @@ export function tensorBytes(t: Tensor): Uint8Array {
  */
 export type SlicePut = (n: number, fill: (target: Uint8Array) => void) => void;
 
-const WHOLE_PIECE = 1 << 20;
-
-/** Writes a lazy tensor's bytes through `put`: in slices when the tensor can stream them, else whole. */
+/** Writes a streaming lazy tensor's bytes through `put`, slice by slice. */
 export function streamLazyInto(t: Tensor, put: SlicePut): void {
-  if (t.data.kind !== 'lazy' || !t.data.stream) {
-    // Computed whole: handed over in pieces, so that no writer copies the whole of it at once.
-    const b = tensorBytes(t);
-    for (let off = 0; off < b.length; off += WHOLE_PIECE) {
-      const piece = b.subarray(off, Math.min(off + WHOLE_PIECE, b.length));
-      put(piece.length, (target) => target.set(piece));
-    }
-    return;
-  }
+  if (t.data.kind !== 'lazy' || !t.data.stream) throw new Error('streamLazyInto needs a tensor that streams');
   let n = 0;
   t.data.stream((size, fill) => {
     n += size;

@@ -71,24 +71,24 @@ const SLICE_BYTES = 1 << 20;
  * block merges row by row, a writer streaming the weight holds one slice of it at a time.
  */
 export function lazyKernelTensors(shape: readonly [number, number, number, number], source: KernelSource): { weight: Tensor; bias: Tensor } {
-  let cached: MergedKernel | undefined;
-  const taken = { weight: false, bias: false };
-  const take = (part: 'weight' | 'bias'): Uint8Array => {
-    if (!cached) {
-      cached = source.compute();
-      if (!cached.finite) source.notFinite();
-    }
-    const k = cached;
-    taken[part] = true;
-    if (taken.weight && taken.bias) {
-      cached = undefined;
-      taken.weight = taken.bias = false;
-    }
-    const a = k[part];
-    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  };
   const rows = source.rows;
   if (!rows) {
+    let cached: MergedKernel | undefined;
+    const taken = { weight: false, bias: false };
+    const take = (part: 'weight' | 'bias'): Uint8Array => {
+      if (!cached) {
+        cached = source.compute();
+        if (!cached.finite) source.notFinite();
+      }
+      const k = cached;
+      taken[part] = true;
+      if (taken.weight && taken.bias) {
+        cached = undefined;
+        taken.weight = taken.bias = false;
+      }
+      const a = k[part];
+      return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    };
     return {
       weight: { dtype: 'float32', shape, data: { kind: 'lazy', compute: () => take('weight') } },
       bias: { dtype: 'float32', shape: [shape[0]], data: { kind: 'lazy', compute: () => take('bias') } },
