@@ -49,7 +49,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
   const fd = fs.openSync(tmp, 'wx', 0o644);
   staged.add(tmp);
   let open = true;
-  const sink = new FileSink(fd);
+  const sink = new FileSink(fd, { path: tmp });
   try {
     const result = write(sink);
     sink.flush();

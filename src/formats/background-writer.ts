@@ -1,103 +1,215 @@
-// Moves write(2) calls of a large output to a worker thread, so that the page-cache copy and the
-// write-back run beside the conversion's own work instead of after it. The caller stays synchronous:
-// bytes are copied into a ring of shared slots and the worker writes them in order; the caller waits
-// (Atomics.wait) only when every slot is full, and at `finish`, which returns once all bytes are written.
+// Moves write(2) calls of a large output to a worker thread, so that writing runs beside the
+// conversion's own work instead of after it. The caller stays synchronous: bytes go into a ring of
+// shared slots and the worker writes each full slot; the caller waits (Atomics.wait) only when the slot
+// it needs is still being written, and at `finish`, which returns once all bytes are written.
+//
+// Given the file's path, the worker writes whole 4096-byte blocks with direct I/O: straight from the
+// ring to the disk, with no copy into the page cache and no long fsync at the end, and two writes in
+// flight while the caller fills the other slots. For that, a byte's place in the ring is congruent to
+// its file offset modulo the block size, so the ring starts at the first byte's offset within its
+// block. The first partial block and the last go through the page cache; the caller's fsync covers
+// them. File systems that refuse O_DIRECT (tmpfs) get the page cache throughout.
+import * as fs from 'fs';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'worker_threads';
-import { simdSharedBuffer } from '../math/simd-scale';
+import { moveBytes, simdSharedBuffer } from '../math/simd-scale';
 
 const SLOTS = 4;
 const SLOT_BYTES = 4 << 20;
-/** Once this much is written unsynced, the worker syncs it while it has nothing queued: the final fsync stays short. */
+/** Direct writes in flight at once. */
+const IN_FLIGHT = 2;
+/** Direct I/O needs file offset, length and memory aligned to the logical block: 4096 covers the usual sizes. */
+const DIRECT_BLOCK = 4096;
+/** Past the ring: room for a fill that runs over its end, copied to the ring's start afterwards. */
+const SPILL_BYTES = SLOT_BYTES + DIRECT_BLOCK;
+/** Through the page cache: once this much is written unsynced, the worker syncs it while it has nothing queued. */
 const SYNC_EVERY = 32 << 20;
 
 /** A worker that has not started by then never will (it could not be created): fail instead of hanging. */
 const START_TIMEOUT_MS = 20_000;
 
-// Control words (Int32): stop/ack, error, started, then each slot's state and length.
+// Control words (Int32): stop/ack, error, started, direct I/O in use, then each slot's state, length
+// and first byte (only the first slot of a ring that starts inside a block skips bytes).
 const ACK = 0;
 const ERROR = 1;
 const STARTED = 2;
-const STATE = 3;
+const MODE = 3;
+const STATE = 4;
 const LENGTH = STATE + SLOTS;
+const FROM = LENGTH + SLOTS;
+const CTRL_WORDS = FROM + SLOTS;
 const FULL = 1;
 const STOP = 2;
 
 const WORKER = `
 const { workerData } = require('worker_threads');
 const fs = require('fs');
-const { fd, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, ACK, ERROR, STARTED } = workerData;
+const { fd, path, start, direct, block, inFlight, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, FROM, ACK, ERROR, STARTED, MODE } = workerData;
 const ctrl = new Int32Array(c);
 const data = new Uint8Array(d);
 let failed = false;
-let sinceSync = 0;
 const fail = (e) => {
+  if (failed) return;
   failed = true;
   port.postMessage({ message: e.message, code: e.code });
   Atomics.store(ctrl, ERROR, 1);
 };
-Atomics.store(ctrl, STARTED, 1);
-Atomics.notify(ctrl, STARTED);
-try {
-for (let i = 0; ; i = (i + 1) % slots) {
-  Atomics.wait(ctrl, STATE + i, 0);
-  const state = Atomics.load(ctrl, STATE + i);
-  if (state === 2) break;
-  if (!failed) {
+let sinceSync = 0;
+// File offset of the next byte handed over.
+let pos = start;
+const writeAt = (f, off, n, at) => {
+  let done = 0;
+  while (done < n) done += fs.writeSync(f, data, off + done, n - done, at + done);
+};
+const writeAtAsync = (f, off, n, at) =>
+  new Promise((resolve, reject) => {
+    const step = (done) => (done === n ? resolve() : fs.write(f, data, off + done, n - done, at + done, (e, k) => (e ? reject(e) : step(done + k))));
+    step(0);
+  });
+let dfd = -1;
+if (path && direct) {
+  try {
+    dfd = fs.openSync(path, fs.constants.O_WRONLY | direct);
+  } catch {
+    // Not every file system takes O_DIRECT (tmpfs refuses it): write through the page cache instead.
+    // MODE tells the caller which way the bytes went.
+    dfd = -1;
+  }
+}
+let viaCache = dfd < 0;
+Atomics.store(ctrl, MODE, viaCache ? 0 : 1);
+const release = (i) => {
+  Atomics.store(ctrl, STATE + i, 0);
+  Atomics.notify(ctrl, STATE + i);
+};
+// A slot's direct write, while it runs; the slot is released when it ends.
+const writes = new Array(slots).fill(undefined);
+// Writes n bytes from ring offset off at file offset at: whole blocks directly, the rest through the page cache.
+const put = (i, off, n, at) => {
+  const head = viaCache ? n : Math.min(n, (block - (at % block)) % block);
+  if (head) writeAt(fd, off, head, at);
+  const whole = n - head - ((n - head) % block);
+  const tail = n - head - whole;
+  if (tail) writeAt(fd, off + head + whole, tail, at + head + whole);
+  if (!whole) return release(i);
+  writes[i] = writeAtAsync(dfd, off + head, whole, at + head)
+    .catch((e) => {
+      if (e.code !== 'EINVAL') return fail(e);
+      // The file system wants another alignment: this and every later write go through the page cache.
+      viaCache = true;
+      Atomics.store(ctrl, MODE, 0);
+      try {
+        writeAt(fd, off + head, whole, at + head);
+      } catch (e2) {
+        fail(e2);
+      }
+    })
+    .finally(() => {
+      writes[i] = undefined;
+      release(i);
+    });
+};
+const filled = async (i) => {
+  while (Atomics.load(ctrl, STATE + i) === 0) {
+    const w = Atomics.waitAsync(ctrl, STATE + i, 0);
+    if (w.async) await w.value;
+  }
+  return Atomics.load(ctrl, STATE + i);
+};
+const run = async () => {
+  for (let i = 0; ; i = (i + 1) % slots) {
+    await writes[i];
+    if ((await filled(i)) === 2) break;
+    if (failed) {
+      release(i);
+      continue;
+    }
+    // At most inFlight direct writes at once.
+    await writes[(i + slots - inFlight) % slots];
+    const from = ctrl[FROM + i];
+    const n = ctrl[LENGTH + i] - from;
     try {
-      const n = ctrl[LENGTH + i];
-      const view = data.subarray(i * slotBytes, i * slotBytes + n);
-      let done = 0;
-      while (done < n) done += fs.writeSync(fd, view, done, n - done);
+      put(i, i * slotBytes + from, n, pos);
+      pos += n;
       sinceSync += n;
     } catch (e) {
       fail(e);
+      release(i);
+    }
+    // Nothing queued: the caller is computing, so write back what is written meanwhile.
+    if (!failed && viaCache && sinceSync >= syncEvery && Atomics.load(ctrl, STATE + (i + 1) % slots) === 0) {
+      try {
+        fs.fdatasyncSync(fd);
+        sinceSync = 0;
+      } catch (e) {
+        fail(e);
+      }
     }
   }
-  Atomics.store(ctrl, STATE + i, 0);
-  Atomics.notify(ctrl, STATE + i);
-  // Nothing queued: the caller is computing, so write back what is written meanwhile.
-  if (!failed && sinceSync >= syncEvery && Atomics.load(ctrl, STATE + (i + 1) % slots) === 0) {
+};
+// Waiting with Atomics.waitAsync holds no handle: this one keeps the thread's event loop running.
+const alive = setInterval(() => {}, 1 << 30);
+Atomics.store(ctrl, STARTED, 1);
+Atomics.notify(ctrl, STARTED);
+run()
+  .catch((e) => fail(e))
+  // No write may still be running once the caller hears the writer is done.
+  .then(() => Promise.all(writes))
+  .finally(() => {
+    clearInterval(alive);
+    // Free every slot, so a caller waiting on one after a failure wakes and sees it.
+    for (let k = 0; k < slots; k++) release(k);
     try {
-      fs.fdatasyncSync(fd);
-      sinceSync = 0;
+      if (dfd >= 0) fs.closeSync(dfd);
     } catch (e) {
       fail(e);
     }
-  }
-}
-} catch (e) {
-  // Anything unexpected: report it and free every slot, so a caller waiting on one wakes and sees it.
-  fail(e);
-  for (let k = 0; k < slots; k++) {
-    Atomics.store(ctrl, STATE + k, 0);
-    Atomics.notify(ctrl, STATE + k);
-  }
-}
-Atomics.store(ctrl, ACK, 1);
-Atomics.notify(ctrl, ACK);
+    Atomics.store(ctrl, ACK, 1);
+    Atomics.notify(ctrl, ACK);
+  });
 `;
 
+export interface BackgroundWriterOptions {
+  /** File offset of the first byte this writer gets (the caller has written everything before it). */
+  readonly start: number;
+  /** The file's path, so the worker can open it for direct I/O beside `fd`. */
+  readonly path?: string;
+  /** False: always through the page cache. */
+  readonly direct?: boolean;
+  /** Tests: replaces the worker script. */
+  readonly script?: string;
+  /** Tests: replaces the start limit. */
+  readonly startTimeoutMs?: number;
+}
+
 export class BackgroundWriter {
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (LENGTH + SLOTS)));
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * CTRL_WORDS));
   // Memory the SIMD merge loop can work in, so rows are merged where they are written from.
-  private readonly data = new Uint8Array(simdSharedBuffer(SLOTS * SLOT_BYTES), 0, SLOTS * SLOT_BYTES);
+  private readonly data = new Uint8Array(simdSharedBuffer(SLOTS * SLOT_BYTES + SPILL_BYTES), 0, SLOTS * SLOT_BYTES + SPILL_BYTES);
   private readonly port;
   private readonly worker: Worker;
   private slot = 0;
-  private used = 0;
+  /** Bytes of the current slot in use, counting the skipped ones before `from`. */
+  private used: number;
+  private from: number;
   private done = false;
 
   private readonly startTimeoutMs: number;
   private neverStarted = false;
 
-  /** `script` and `startTimeoutMs` replace the worker and its start limit in tests. */
-  constructor(fd: number, test: { script?: string; startTimeoutMs?: number } = {}) {
+  constructor(fd: number, options: BackgroundWriterOptions) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.startTimeoutMs = test.startTimeoutMs ?? START_TIMEOUT_MS;
-    this.worker = new Worker(test.script ?? WORKER, {
+    this.startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+    this.used = this.from = options.start % DIRECT_BLOCK;
+    // Where the platform has no O_DIRECT (macOS), the constant is undefined and the page cache is used.
+    const direct = options.path !== undefined && options.direct !== false ? (fs.constants.O_DIRECT ?? 0) : 0;
+    this.worker = new Worker(options.script ?? WORKER, {
       eval: true,
-      workerData: { fd, ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY, STATE, LENGTH, ACK, ERROR, STARTED },
+      workerData: {
+        fd, path: options.path, start: options.start, direct, block: DIRECT_BLOCK, inFlight: IN_FLIGHT,
+        ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY,
+        STATE, LENGTH, FROM, ACK, ERROR, STARTED, MODE,
+      },
       transferList: [port2],
     });
     // A worker that cannot run reports it here only once the caller is back in the event loop, after
@@ -106,6 +218,12 @@ export class BackgroundWriter {
       this.workerError = e;
     });
     this.worker.unref();
+  }
+
+  /** Whether whole blocks go to the disk with direct I/O (known once the worker has started). */
+  get direct(): boolean {
+    this.waitStarted();
+    return Atomics.load(this.ctrl, MODE) === 1;
   }
 
   /** What the worker thread died of, once the event loop has delivered it. */
@@ -123,25 +241,40 @@ export class BackgroundWriter {
     }
   }
 
-  /** Lets `fill` write the next `n` bytes straight into a slot (4-byte aligned), then queues them. */
+  /**
+   * Lets `fill` write the next `n` bytes in place, then queues them. The target is 4-byte aligned: where
+   * the bytes' place in the ring is not, `fill` gets the aligned place just after it and the bytes are
+   * moved back by up to 3 bytes, still in the CPU's cache.
+   */
   fill(n: number, fill: (target: Uint8Array) => void): void {
-    if (n > SLOT_BYTES) {
+    // Bigger ones (with room for the shift) would reach two slots ahead, which may still be in flight.
+    if (n + 3 > SLOT_BYTES) {
       const b = new Uint8Array(n);
       fill(b);
       this.write(b);
       return;
     }
-    if (this.used % 4 || SLOT_BYTES - this.used < n) this.publish();
     this.waitFree(this.slot);
     const at = this.slot * SLOT_BYTES + this.used;
-    fill(this.data.subarray(at, at + n));
+    const shift = (4 - (at % 4)) % 4;
+    // Running into the next slot (or past the ring's end, into the spill room): that slot must be free.
+    if (this.used + n + shift > SLOT_BYTES) this.waitFree((this.slot + 1) % SLOTS);
+    fill(this.data.subarray(at + shift, at + shift + n));
+    if (shift) moveBytes(this.data, at, at + shift, n);
+    const ring = SLOTS * SLOT_BYTES;
+    if (at + n > ring) moveBytes(this.data, 0, ring, at + n - ring);
     this.used += n;
-    if (this.used === SLOT_BYTES) this.publish();
+    if (this.used >= SLOT_BYTES) {
+      const over = this.used - SLOT_BYTES;
+      this.used = SLOT_BYTES;
+      this.publish();
+      this.used = over;
+    }
   }
 
   /** Waits until every byte is written, then lets the worker go. Throws what a write threw. */
   finish(): void {
-    if (this.used) this.publish();
+    if (this.used > this.from) this.publish();
     this.stop();
     this.throwIfFailed();
   }
@@ -153,10 +286,11 @@ export class BackgroundWriter {
 
   private publish(): void {
     Atomics.store(this.ctrl, LENGTH + this.slot, this.used);
+    Atomics.store(this.ctrl, FROM + this.slot, this.from);
     Atomics.store(this.ctrl, STATE + this.slot, FULL);
     Atomics.notify(this.ctrl, STATE + this.slot);
     this.slot = (this.slot + 1) % SLOTS;
-    this.used = 0;
+    this.used = this.from = 0;
   }
 
   private waitFree(i: number, check = true): void {

@@ -1,9 +1,11 @@
 // Buffered sequential writer to a file descriptor, for streaming outputs of any size. Once an output
-// passes BACKGROUND_AFTER bytes, its writes move to a worker thread (background-writer.ts), so the
-// page-cache copy and write-back overlap the work that produces the next bytes.
+// passes BACKGROUND_AFTER bytes (or says it will, with `expect`), its writes move to a worker thread
+// (background-writer.ts), so writing overlaps the work that produces the next bytes; given the file's
+// path, that worker writes with direct I/O. Every write names its file offset: the sink owns the file
+// from offset 0.
 import * as fs from 'fs';
 import { BackgroundWriter } from './background-writer';
-import { ByteRange } from './bytes';
+import { ByteRange, readRangeInto } from './bytes';
 
 const BUFFER = 4 << 20;
 const COPY_CHUNK = 4 << 20;
@@ -12,6 +14,10 @@ const BACKGROUND_AFTER = 64 << 20;
 export interface FileSinkOptions {
   /** Move writes to a worker thread past this many bytes (default 64 MiB; Infinity never). */
   readonly backgroundAfter?: number;
+  /** The file's path: lets the worker write whole blocks with direct I/O, past the page cache. */
+  readonly path?: string;
+  /** False: the worker writes through the page cache even when `path` is given. */
+  readonly direct?: boolean;
 }
 
 export class FileSink {
@@ -19,31 +25,44 @@ export class FileSink {
   private used = 0;
   private background?: BackgroundWriter;
   private readonly backgroundAfter: number;
+  /** Bytes given to the sink; it writes them from offset 0 of the file, at explicit positions. */
   written = 0;
+  /** Bytes handed to write(2) so far, here or by the worker. */
+  private at = 0;
 
-  constructor(private readonly fd: number, options: FileSinkOptions = {}) {
+  constructor(private readonly fd: number, private readonly options: FileSinkOptions = {}) {
     this.backgroundAfter = options.backgroundAfter ?? BACKGROUND_AFTER;
   }
 
   write(b: Uint8Array): void {
     this.startBackgroundFor(b.length);
-    if (this.background) this.background.write(b);
-    else this.writeHere(b);
+    if (this.background) {
+      this.background.write(b);
+      this.at += b.length;
+    } else this.writeHere(b);
     this.written += b.length;
+  }
+
+  /**
+   * Says that `total` bytes will have been written once the output is complete. A large output then
+   * moves to the worker now, so its start-up overlaps the work before the first bytes.
+   */
+  expect(total: number): void {
+    this.startBackgroundFor(total - this.written);
   }
 
   private startBackgroundFor(n: number): void {
     if (!this.background && this.written + n > this.backgroundAfter) {
       this.drain();
       this.buf = Buffer.alloc(0);
-      this.background = new BackgroundWriter(this.fd);
+      this.background = new BackgroundWriter(this.fd, { start: this.at, path: this.options.path, direct: this.options.direct });
     }
   }
 
   private writeHere(b: Uint8Array): void {
     if (b.length >= BUFFER / 2) {
       this.drain();
-      writeAll(this.fd, b);
+      this.writeAt(b);
     } else {
       if (this.used + b.length > BUFFER) this.drain();
       this.buf.set(b, this.used);
@@ -57,7 +76,10 @@ export class FileSink {
    */
   fill(n: number, fill: (target: Uint8Array) => void): void {
     this.startBackgroundFor(n);
-    if (this.background) this.background.fill(n, fill);
+    if (this.background) {
+      this.background.fill(n, fill);
+      this.at += n;
+    }
     else {
       const b = new Uint8Array(n);
       fill(b);
@@ -66,11 +88,12 @@ export class FileSink {
     this.written += n;
   }
 
-  /** Copies a range of another file in chunks, never holding all of it. */
+  /** Copies a range of another file in chunks, never holding all of it; read straight into the worker's buffer once there is one. */
   copy(r: ByteRange): void {
     for (let off = 0; off < r.length; off += COPY_CHUNK) {
       const n = Math.min(COPY_CHUNK, r.length - off);
-      this.write(r.source.read(r.offset + off, n));
+      if (this.background) this.fill(n, (target) => readRangeInto(r, off, target));
+      else this.write(r.source.read(r.offset + off, n));
     }
   }
 
@@ -92,12 +115,13 @@ export class FileSink {
   }
 
   private drain(): void {
-    if (this.used) writeAll(this.fd, this.buf.subarray(0, this.used));
+    if (this.used) this.writeAt(this.buf.subarray(0, this.used));
     this.used = 0;
   }
-}
 
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done);
+  private writeAt(b: Uint8Array): void {
+    let done = 0;
+    while (done < b.length) done += fs.writeSync(this.fd, b, done, b.length - done, this.at + done);
+    this.at += b.length;
+  }
 }

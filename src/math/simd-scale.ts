@@ -139,6 +139,10 @@ const SCATTER_BODY = [
   0x0b,
 ];
 
+// move(dst, src, n): memory.copy, which moves bytes within shared memory at memmove speed (a typed
+// array's copyWithin or set on a shared buffer goes a few bytes at a time).
+const MOVE_BODY = [0, ...op.localGet(0), ...op.localGet(1), ...op.localGet(2), 0xfc, 10, 0, 0, 0x0b];
+
 function moduleBytes(): Uint8Array {
   const name = (s: string) => [...leb(s.length), ...Buffer.from(s, 'latin1')];
   const [I32, F64] = [0x7f, 0x7c];
@@ -146,16 +150,17 @@ function moduleBytes(): Uint8Array {
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [
-      3,
+      4,
       0x60, 3, I32, I32, F64, 1, I32,
       0x60, 9, I32, I32, I32, I32, I32, F64, F64, I32, F64, 1, I32,
       0x60, 4, I32, I32, I32, I32, 0,
+      0x60, 3, I32, I32, I32, 0,
     ]),
     // memory "e"."m": shared, 1 to 65536 pages
     ...section(2, [1, ...name('e'), ...name('m'), 0x02, 0x03, ...leb(1), ...leb(65536)]),
-    ...section(3, [3, 0, 1, 2]),
-    ...section(7, [3, ...name('scale'), 0x00, 0, ...name('centres'), 0x00, 1, ...name('scatter'), 0x00, 2]),
-    ...section(10, [3, ...code(SCALE_BODY), ...code(CENTRES_BODY), ...code(SCATTER_BODY)]),
+    ...section(3, [4, 0, 1, 2, 3]),
+    ...section(7, [4, ...name('scale'), 0x00, 0, ...name('centres'), 0x00, 1, ...name('scatter'), 0x00, 2, ...name('move'), 0x00, 3]),
+    ...section(10, [4, ...code(SCALE_BODY), ...code(CENTRES_BODY), ...code(SCATTER_BODY), ...code(MOVE_BODY)]),
   ]);
 }
 
@@ -174,6 +179,7 @@ interface Kernels {
   readonly scale: ScaleFn;
   readonly centres: (row: number, count: number, stride: number, scratch: number, hasOne: number, s: number, s1: number, at: number, sid: number) => number;
   readonly scatter: (row: number, count: number, stride: number, scratch: number) => void;
+  readonly move: (dst: number, src: number, n: number) => void;
   /** A page past the caller's bytes for centre sums, as float32. */
   readonly scratch: Float32Array;
 }
@@ -192,8 +198,15 @@ export function simdSharedBuffer(bytes: number): SharedArrayBuffer {
   const instance = new WebAssembly.Instance(mod, { e: { m: memory } });
   const buffer = memory.buffer as SharedArrayBuffer;
   const e = instance.exports as Omit<Kernels, 'scratch'>;
-  kernels.set(buffer, { scale: e.scale, centres: e.centres, scatter: e.scatter, scratch: new Float32Array(buffer, pages * PAGE, PAGE / 4) });
+  kernels.set(buffer, { scale: e.scale, centres: e.centres, scatter: e.scatter, move: e.move, scratch: new Float32Array(buffer, pages * PAGE, PAGE / 4) });
   return buffer;
+}
+
+/** Copies bytes [src, src + n) of `bytes` to `dst` (the ranges may overlap), in WebAssembly where `bytes` lies in SIMD memory. */
+export function moveBytes(bytes: Uint8Array, dst: number, src: number, n: number): void {
+  const move = kernels.get(bytes.buffer)?.move;
+  if (move) move(bytes.byteOffset + dst, bytes.byteOffset + src, n);
+  else bytes.copyWithin(dst, src, src + n);
 }
 
 /** The terms a RepVGG row adds at its centre taps besides the full kernel's own (scaled by `s`). */

@@ -5,10 +5,28 @@ import * as path from 'path';
 import { writeFileAtomic } from '../../src/formats/atomic-file';
 import { BackgroundWriter } from '../../src/formats/background-writer';
 import { FileSink } from '../../src/formats/sink';
+import { FileSource } from '../../src/formats/bytes';
 import { rng } from '../helpers/random';
 import { tempDir } from '../helpers/fixtures';
 
-test('writes of every size through the worker give the same file as the bytes given', () => {
+/** Whether this file system takes O_DIRECT, asked directly, so the writer's own answer can be checked. */
+function takesDirectIo(dir: string): boolean {
+  const probe = path.join(dir, 'probe.bin');
+  try {
+    fs.closeSync(fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | (fs.constants.O_DIRECT ?? 0), 0o644));
+    return fs.constants.O_DIRECT !== undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    return false;
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+}
+
+test.each([
+  ['through the page cache', false],
+  ['with direct I/O where the file system takes it', true],
+])('writes of every size through the worker give the same file as the bytes given (%s)', (_, direct) => {
   const r = rng(7);
   const dir = tempDir();
   const file = path.join(dir, 'out.bin');
@@ -20,7 +38,8 @@ test('writes of every size through the worker give the same file as the bytes gi
     parts.push(b);
   }
   const fd = fs.openSync(file, 'w');
-  const sink = new FileSink(fd, { backgroundAfter: 100 });
+  // The worker starts 101 bytes in: its first block is partly written already.
+  const sink = new FileSink(fd, { backgroundAfter: 100, path: file, direct });
   for (const p of parts) sink.write(p);
   sink.flush();
   // Writing on after a flush works too (the sink buffers again).
@@ -33,15 +52,17 @@ test('writes of every size through the worker give the same file as the bytes gi
 });
 
 test('slices filled in place land in order between plain writes, aligned for float32 views', () => {
-  for (const backgroundAfter of [0, Infinity]) {
+  for (const [backgroundAfter, direct] of [[0, false], [0, true], [Infinity, false]] as const) {
     const r = rng(11);
     const dir = tempDir();
     const file = path.join(dir, 'out.bin');
     const expected: Uint8Array[] = [];
     const fd = fs.openSync(file, 'w');
-    const sink = new FileSink(fd, { backgroundAfter });
-    // Odd plain writes leave the slot unaligned; fills of 1 MiB pack a slot, and one passes a slot's size.
-    for (const n of [3, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 7, 1 << 20, (5 << 20) + 4, 12, 0, 1 << 20]) {
+    const sink = new FileSink(fd, { backgroundAfter, path: file, direct });
+    // Odd plain writes leave the ring unaligned; fills of 1 MiB run across slots and past the ring's
+    // end (it holds 16 MiB), and one passes a slot's size.
+    const sizes = [3, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 7, 1 << 20, (5 << 20) + 4, 12, 0, 1 << 20];
+    for (const n of [...sizes, ...sizes, ...sizes]) {
       if (r.float() < 0.5) {
         const b = Uint8Array.from({ length: r.int(1, 9) }, () => r.int(0, 255));
         sink.write(b);
@@ -63,6 +84,68 @@ test('slices filled in place land in order between plain writes, aligned for flo
     expect(Buffer.compare(fs.readFileSync(file), want)).toBe(0);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('random mixes of writes, fills and copies land byte for byte (seeds recorded)', () => {
+  const dir = tempDir();
+  const source = path.join(dir, 'source.bin');
+  const src = new Uint8Array(3 << 20);
+  const r0 = rng(5);
+  for (let i = 0; i < src.length; i += 251) src[i] = r0.int(0, 255);
+  fs.writeFileSync(source, src);
+  const input = new FileSource(source);
+  for (const seed of [101, 102, 103, 104]) {
+    const r = rng(seed);
+    const file = path.join(dir, `mix-${seed}.bin`);
+    const fd = fs.openSync(file, 'w');
+    const sink = new FileSink(fd, { backgroundAfter: r.int(0, 5000), path: file, direct: seed % 2 === 0 });
+    const expected: Uint8Array[] = [];
+    let total = 0;
+    while (total < 40 << 20) {
+      const kind = r.int(0, 2);
+      const n = r.float() < 0.3 ? r.int(0, 9) : r.int(0, 2 << 20);
+      if (kind === 0) {
+        const b = Uint8Array.from({ length: Math.min(n, 4096) }, () => r.int(0, 255));
+        sink.write(b);
+        expected.push(b);
+      } else if (kind === 1) {
+        const b = src.subarray(0, n - (n % 4));
+        sink.fill(b.length, (target) => {
+          expect(target.byteOffset % 4).toBe(0);
+          target.set(b);
+        });
+        expected.push(b);
+      } else {
+        const at = r.int(0, src.length - n);
+        sink.copy({ source: input, offset: at, length: n });
+        expected.push(src.subarray(at, at + n));
+      }
+      total += expected[expected.length - 1].length;
+    }
+    sink.flush();
+    fs.closeSync(fd);
+    expect({ seed, same: Buffer.compare(fs.readFileSync(file), Buffer.concat(expected)) }).toEqual({ seed, same: 0 });
+    fs.rmSync(file);
+  }
+  input.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the worker says whether it writes with direct I/O, and asks for it only when given the path', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'mode.bin');
+  const fd = fs.openSync(file, 'w');
+  for (const [options, expected] of [
+    [{ start: 0, path: file }, takesDirectIo(dir)],
+    [{ start: 0, path: file, direct: false }, false],
+    [{ start: 0 }, false],
+  ] as const) {
+    const bg = new BackgroundWriter(fd, options);
+    expect(bg.direct).toBe(expected);
+    bg.finish();
+  }
+  fs.closeSync(fd);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a write the worker cannot do is thrown to the caller with its code', () => {
@@ -109,7 +192,7 @@ test('a writer thread that never starts, or dies, is an error, not a hang', () =
   const file = path.join(dir, 'w.bin');
   const run = (script: string) => {
     const fd = fs.openSync(file, 'w');
-    const bg = new BackgroundWriter(fd, { script, startTimeoutMs: 300 });
+    const bg = new BackgroundWriter(fd, { start: 0, script, startTimeoutMs: 300 });
     try {
       // More than the ring holds, so the caller has to wait for the thread.
       for (let i = 0; i < 8; i++) bg.write(new Uint8Array(4 << 20));
