@@ -26,7 +26,8 @@ export class BufferSource implements ByteSource {
   close(): void {}
 }
 
-const WINDOW = 1 << 20;
+/** Small: a walk that skips large payloads reads one window per field it stops at. */
+const WINDOW = 64 << 10;
 const KEEP_AS_VIEW = 64;
 
 export class FileSource implements ByteSource {

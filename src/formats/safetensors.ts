@@ -178,10 +178,12 @@ export function writeSafetensorsTo(out: FileSink, entries: TensorEntries, metada
 
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(padded.length));
+  out.expect(out.written + 8 + padded.length + offset);
   out.write(len);
   out.write(padded);
   for (const [, t] of list) {
     if (t.data.kind === 'lazy' && t.data.stream) streamLazyInto(t, (n, fill) => out.fill(n, fill));
+    else if (t.data.kind === 'range') out.copy(t.data.range);
     else forEachChunk(t, (b) => out.write(b));
   }
 }

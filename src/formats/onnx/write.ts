@@ -6,7 +6,7 @@ import { Initializer, Node, Value } from '../../ir/graph';
 import { UserError } from '../../errors';
 import { StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
-import { Message, Part, leaves } from '../protobuf/writer';
+import { Message, Part, leaves, partSize } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
 import { samePath } from '../detect';
 import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
@@ -154,6 +154,7 @@ export function encodeAttribute(a: Attribute): Message {
 
 /** Writes every leaf of a part tree in order. */
 export function streamParts(root: Part, sink: FileSink): void {
+  sink.expect(sink.written + partSize(root));
   for (const leaf of leaves(root)) {
     if (leaf instanceof Uint8Array) sink.write(leaf);
     else if (leaf.kind === 'range') sink.copy(leaf.range);
