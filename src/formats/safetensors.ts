@@ -3,12 +3,12 @@
 // the writer streams one tensor at a time.
 import { DType, dtypeFromSafetensors, dtypeInfo, numel } from '../dtype';
 import { DecodeError, FormatError, UserError } from '../errors';
-import { Tensor, streamLazyInto, tensorFromRange } from '../tensor';
+import { Tensor, tensorFromRange } from '../tensor';
 import { FileSource } from './bytes';
 import { printable } from './printable';
 import { writeFileAtomic } from './atomic-file';
 import { FileSink } from './sink';
-import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
+import { collectEntries, StateDict, TensorEntries, writeTensorTo } from './state-dict';
 
 const FORMAT = 'a safetensors file';
 /** The reference implementation refuses larger headers; so do we. */
@@ -182,9 +182,7 @@ export function writeSafetensorsTo(out: FileSink, entries: TensorEntries, metada
   out.write(len);
   out.write(padded);
   for (const [, t] of list) {
-    if (t.data.kind === 'lazy' && t.data.stream) streamLazyInto(t, (n, fill) => out.fill(n, fill));
-    else if (t.data.kind === 'range') out.copy(t.data.range);
-    else forEachChunk(t, (b) => out.write(b));
+    writeTensorTo(out, t);
   }
 }
 

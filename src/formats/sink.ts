@@ -44,8 +44,8 @@ export class FileSink {
   }
 
   /**
-   * Says that `total` bytes will have been written once the output is complete. A large output then
-   * moves to the worker now, so its start-up overlaps the work before the first bytes.
+   * Says that at least `total` bytes will have been written once the output is complete. A large
+   * output then moves to the worker now, so its start-up overlaps the work before the first bytes.
    */
   expect(total: number): void {
     this.startBackgroundFor(total - this.written);
@@ -88,12 +88,11 @@ export class FileSink {
     this.written += n;
   }
 
-  /** Copies a range of another file in chunks, never holding all of it; read straight into the worker's buffer once there is one. */
+  /** Copies a range of another file in chunks, never holding all of it: read straight into the worker's buffer once there is one. */
   copy(r: ByteRange): void {
     for (let off = 0; off < r.length; off += COPY_CHUNK) {
-      const n = Math.min(COPY_CHUNK, r.length - off);
-      if (this.background) this.fill(n, (target) => readRangeInto(r, off, target));
-      else this.write(r.source.read(r.offset + off, n));
+      const at = off;
+      this.fill(Math.min(COPY_CHUNK, r.length - off), (target) => readRangeInto(r, at, target));
     }
   }
 

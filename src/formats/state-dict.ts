@@ -2,7 +2,8 @@
 // training scripts put around it, and the entry checks and chunked byte streaming the checkpoint writers share.
 import { DTYPES } from '../dtype';
 import { UserError } from '../errors';
-import { byteLength, streamLazyBytes, Tensor, tensorBytes } from '../tensor';
+import { byteLength, SlicePut, streamLazyBytes, streamLazyInto, Tensor, tensorBytes } from '../tensor';
+import { readRangeInto } from './bytes';
 
 export interface StateDict {
   /** Insertion order = source order. */
@@ -132,6 +133,29 @@ export function collectEntries(entries: TensorEntries): Array<readonly [string, 
 // ---- streaming output ----
 
 const CHUNK = 16 << 20;
+/** Slices of a file range read into the writer's own buffer. */
+const FILL_CHUNK = 4 << 20;
+
+/** Where a writer puts a tensor's bytes: given whole, or filled in place into the writer's buffer. */
+export interface TensorOut {
+  write(bytes: Uint8Array): void;
+  fill(...args: Parameters<SlicePut>): void;
+}
+
+/**
+ * A tensor's bytes into `out`, in order: a merge that streams is merged in the writer's buffer, a file
+ * range is read straight into it; anything else is written in chunks.
+ */
+export function writeTensorTo(out: TensorOut, t: Tensor): void {
+  if (t.data.kind === 'lazy' && t.data.stream) streamLazyInto(t, (n, fill) => out.fill(n, fill));
+  else if (t.data.kind === 'range') {
+    const r = t.data.range;
+    for (let off = 0; off < r.length; off += FILL_CHUNK) {
+      const at = off;
+      out.fill(Math.min(FILL_CHUNK, r.length - off), (target) => readRangeInto(r, at, target));
+    }
+  } else forEachChunk(t, (b) => out.write(b));
+}
 
 /** Calls `fn` with the tensor's bytes in order, at most `chunk` bytes at a time for file ranges (never read whole). */
 export function forEachChunk(t: Tensor, fn: (bytes: Uint8Array) => void, chunk = CHUNK): void {

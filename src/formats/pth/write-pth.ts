@@ -7,7 +7,7 @@ import { UserError } from '../../errors';
 import { Tensor } from '../../tensor';
 import { writeFileAtomic } from '../atomic-file';
 import { FileSink } from '../sink';
-import { collectEntries, forEachChunk, TensorEntries } from '../state-dict';
+import { collectEntries, TensorEntries, writeTensorTo } from '../state-dict';
 import { PickleWriter } from './pickle-writer';
 import { ZipWriter, ZipWriterOptions } from './zip-writer';
 
@@ -32,10 +32,11 @@ export function writePthTo(sink: FileSink, entries: TensorEntries, options: Writ
   const root = options.archiveName || 'archive';
   if (root.includes('/') || root.includes('\\')) throw new UserError(`archive name '${root}' may not contain a slash`, { code: 'BAD_USAGE' });
   const pkl = statePickle(list);
+  sink.expect(sink.written + list.reduce((n, [, t]) => n + numel(t.shape) * dtypeInfo(t.dtype).size, 0));
   const zip = new ZipWriter(sink, options);
   zip.addBytes(`${root}/data.pkl`, pkl);
   zip.addBytes(`${root}/byteorder`, Buffer.from('little'));
-  list.forEach(([, t], i) => zip.add(`${root}/data/${i}`, numel(t.shape) * dtypeInfo(t.dtype).size, (write) => forEachChunk(t, write)));
+  list.forEach(([, t], i) => zip.add(`${root}/data/${i}`, numel(t.shape) * dtypeInfo(t.dtype).size, (out) => writeTensorTo(out, t)));
   zip.addBytes(`${root}/version`, Buffer.from(ARCHIVE_VERSION));
   zip.finish();
 }

@@ -3,6 +3,7 @@
 // extra field, and a zip64 end record always present. Entries grow past 4 GiB through zip64 fields.
 import { FileSink } from '../sink';
 import { crc32 } from './crc32';
+import { TensorOut } from '../state-dict';
 
 export const ALIGNMENT = 64;
 const DOS_DATE_1980_01_01 = (0 << 9) | (1 << 5) | 1;
@@ -39,8 +40,8 @@ export class ZipWriter {
     return b;
   }
 
-  /** Adds an entry of exactly `size` bytes, which `writeData` passes to `write` in order. */
-  add(name: string, size: number, writeData: (write: (b: Uint8Array) => void) => void): void {
+  /** Adds an entry of exactly `size` bytes, which `writeData` gives to `out` in order (whole, or filled in place). */
+  add(name: string, size: number, writeData: (out: TensorOut) => void): void {
     const nameBytes = Buffer.from(name, 'utf8');
     const offset = this.sink.written;
     const zip64 = !!this.options.forceZip64 || size >= MAX32;
@@ -61,10 +62,18 @@ export class ZipWriter {
 
     let crc = 0;
     let written = 0;
-    writeData((b) => {
-      crc = crc32(b, crc);
-      written += b.length;
-      this.sink.write(b);
+    writeData({
+      write: (b) => {
+        crc = crc32(b, crc);
+        written += b.length;
+        this.sink.write(b);
+      },
+      fill: (n, fill) =>
+        this.sink.fill(n, (target) => {
+          fill(target);
+          crc = crc32(target, crc);
+          written += n;
+        }),
     });
     if (written !== size) throw new Error(`zip entry ${name}: wrote ${written} bytes, expected ${size}`);
     this.sink.write(zip64 ? this.le([[0x08074b50, 4], [crc, 4], [size, 8], [size, 8]]) : this.le([[0x08074b50, 4], [crc, 4], [size, 4], [size, 4]]));
@@ -72,7 +81,7 @@ export class ZipWriter {
   }
 
   addBytes(name: string, bytes: Uint8Array): void {
-    this.add(name, bytes.length, (write) => write(bytes));
+    this.add(name, bytes.length, (out) => out.write(bytes));
   }
 
   /** Writes the central directory and end records. */
