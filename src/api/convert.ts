@@ -3,6 +3,7 @@ import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
 import { StagedFile, writeFileAtomic } from '../formats/atomic-file';
+import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -102,6 +103,8 @@ export async function convert(input: string, output: string, options: ConvertOpt
   if (samePath(input, output)) throw new UserError(`the output ${output} is the input file; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'name a different output file' });
   if (options.bnEps !== undefined && !(options.bnEps >= 0 && Number.isFinite(options.bnEps))) throw new UserError(`--bn-eps ${options.bnEps} is not a non-negative number`, { code: 'BAD_USAGE' });
   const verify = options.verify !== false;
+  // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
+  expectOutput(fs.statSync(input).size);
 
   let staged: StagedFile<number>;
   let result: ConvertResult;

@@ -40,9 +40,12 @@ const CTRL_WORDS = FROM + SLOTS;
 const FULL = 1;
 const STOP = 2;
 
+// The thread may start before its output is known (prepareWriterThread): it waits for its job as its first message.
 const WORKER = `
-const { workerData } = require('worker_threads');
+const { parentPort } = require('worker_threads');
 const fs = require('fs');
+parentPort.once('message', (job) => write(job));
+function write(workerData) {
 const { fd, path, start, direct, block, inFlight, ctrl: c, data: d, port, slots, slotBytes, syncEvery, STATE, LENGTH, FROM, ACK, ERROR, STARTED, MODE } = workerData;
 const ctrl = new Int32Array(c);
 const data = new Uint8Array(d);
@@ -166,7 +169,33 @@ run()
     Atomics.store(ctrl, ACK, 1);
     Atomics.notify(ctrl, ACK);
   });
+}
 `;
+
+/** A writer thread started ahead of its output, so its start-up overlaps reading the model. */
+let spare: Worker | undefined;
+
+/**
+ * Starts a writer thread now for an output that will be large, so the thread is up by the time the
+ * first bytes are ready (a thread takes some 40 ms to start). The next BackgroundWriter takes it.
+ */
+export function prepareWriterThread(): void {
+  if (spare) return;
+  const w = new Worker(WORKER, { eval: true });
+  w.unref();
+  // Kept for the writer that takes the thread, which also fails by its start limit if it never starts.
+  w.on('error', (e) => earlyErrors.set(w, e));
+  spare = w;
+}
+
+const earlyErrors = new WeakMap<Worker, Error>();
+
+function writerThread(script: string | undefined): Worker {
+  if (script !== undefined) return new Worker(script, { eval: true });
+  const w = spare ?? new Worker(WORKER, { eval: true });
+  spare = undefined;
+  return w;
+}
 
 export interface BackgroundWriterOptions {
   /** File offset of the first byte this writer gets (the caller has written everything before it). */
@@ -203,17 +232,18 @@ export class BackgroundWriter {
     this.used = this.from = options.start % DIRECT_BLOCK;
     // Where the platform has no O_DIRECT (macOS), the constant is undefined and the page cache is used.
     const direct = options.path !== undefined && options.direct !== false ? (fs.constants.O_DIRECT ?? 0) : 0;
-    this.worker = new Worker(options.script ?? WORKER, {
-      eval: true,
-      workerData: {
+    this.worker = writerThread(options.script);
+    this.worker.postMessage(
+      {
         fd, path: options.path, start: options.start, direct, block: DIRECT_BLOCK, inFlight: IN_FLIGHT,
         ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY,
         STATE, LENGTH, FROM, ACK, ERROR, STARTED, MODE,
       },
-      transferList: [port2],
-    });
+      [port2],
+    );
     // A worker that cannot run reports it here only once the caller is back in the event loop, after
     // waitStarted or throwIfFailed has already failed the write; kept for whoever inspects the writer.
+    this.workerError = earlyErrors.get(this.worker);
     this.worker.on('error', (e) => {
       this.workerError = e;
     });

@@ -4,12 +4,17 @@
 // path, that worker writes with direct I/O. Every write names its file offset: the sink owns the file
 // from offset 0.
 import * as fs from 'fs';
-import { BackgroundWriter } from './background-writer';
+import { BackgroundWriter, prepareWriterThread } from './background-writer';
 import { ByteRange, readRangeInto } from './bytes';
 
 const BUFFER = 4 << 20;
 const COPY_CHUNK = 4 << 20;
 const BACKGROUND_AFTER = 64 << 20;
+
+/** An output of about `bytes` is coming: past the background threshold, its writer thread starts now. */
+export function expectOutput(bytes: number): void {
+  if (bytes > BACKGROUND_AFTER) prepareWriterThread();
+}
 
 export interface FileSinkOptions {
   /** Move writes to a worker thread past this many bytes (default 64 MiB; Infinity never). */

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../../src/formats/atomic-file';
-import { BackgroundWriter } from '../../src/formats/background-writer';
+import { BackgroundWriter, prepareWriterThread } from '../../src/formats/background-writer';
 import { FileSink } from '../../src/formats/sink';
 import { FileSource } from '../../src/formats/bytes';
 import { rng } from '../helpers/random';
@@ -131,6 +131,22 @@ test('random mixes of writes, fills and copies land byte for byte (seeds recorde
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a writer thread started ahead of its output takes the next output, and later ones get their own', () => {
+  const dir = tempDir();
+  prepareWriterThread();
+  for (const name of ['first.bin', 'second.bin']) {
+    const file = path.join(dir, name);
+    const bytes = Uint8Array.from({ length: (9 << 20) + 5 }, (_, i) => (i * 7 + name.length) & 255);
+    const fd = fs.openSync(file, 'w');
+    const sink = new FileSink(fd, { backgroundAfter: 0, path: file });
+    sink.write(bytes);
+    sink.flush();
+    fs.closeSync(fd);
+    expect(Buffer.compare(fs.readFileSync(file), bytes)).toBe(0);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('the worker says whether it writes with direct I/O, and asks for it only when given the path', () => {
   const dir = tempDir();
   const file = path.join(dir, 'mode.bin');
@@ -207,14 +223,15 @@ test('a writer thread that never starts, or dies, is an error, not a hang', () =
   };
   expect(run('this is not JavaScript (')).toBe('the background writer thread did not start within 0.3 s');
   // A thread that starts, then throws something its own checks did not expect.
-  const dies = `const { workerData: w } = require('worker_threads');
+  const dies = `require('worker_threads').parentPort.once('message', (w) => {
     const c = new Int32Array(w.ctrl);
     w.port.postMessage({ message: 'the writer thread broke' });
     Atomics.store(c, w.ERROR, 1);
     Atomics.store(c, w.STARTED, 1);
     for (let k = 0; k < w.slots; k++) { Atomics.store(c, w.STATE + k, 0); Atomics.notify(c, w.STATE + k); }
     Atomics.store(c, w.ACK, 1);
-    Atomics.notify(c, w.ACK);`;
+    Atomics.notify(c, w.ACK);
+  });`;
   expect(run(dies)).toBe('the writer thread broke');
   fs.rmSync(dir, { recursive: true, force: true });
 });
