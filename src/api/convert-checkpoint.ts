@@ -77,7 +77,7 @@ export async function convertCheckpoint(
       'repvgg-convert.source': path.basename(input),
       ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
     };
-    const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData), output);
+    const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData, !(options.verify && architecture)), output);
     const staged = write.value;
     let verify: VerifyReport | undefined;
     let verifySkipped: string | undefined;
@@ -106,7 +106,8 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
-  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
+  // A TensorRT build reads the file back: it stays in the page cache.
+  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct: !options.onnxPass }), output);
   const staged = { ...write.value, result: write.value.result.bytes };
   return {
     report,
@@ -132,6 +133,7 @@ function stageOutput(
   build: { inputShape?: readonly number[]; opset?: number },
   onnxPass?: (m: OnnxModel) => void,
   externalData?: boolean,
+  notReadBack = true,
 ): StagedFile<number> {
   switch (format) {
     case 'safetensors':
@@ -143,7 +145,8 @@ function stageOutput(
     case 'onnx': {
       const model = buildDeployOnnx(arch!, tensors, build);
       onnxPass?.(model);
-      const s = stageOnnx(output, model, { externalData });
+      // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
+      const s = stageOnnx(output, model, { externalData, direct: notReadBack && !onnxPass });
       return { ...s, result: s.result.bytes };
     }
     default:
@@ -163,11 +166,11 @@ async function verifyFromWeights(
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
   try {
     const train = path.join(dir, 'train.onnx');
-    writeOnnx(train, buildTrainOnnx(arch, sd, build));
+    writeOnnx(train, buildTrainOnnx(arch, sd, build), { direct: false });
     let candidate = deployOnnx;
     if (!candidate) {
       candidate = path.join(dir, 'deploy.onnx');
-      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build));
+      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build), { direct: false });
     }
     // The graphs take one input named 'input', built at the requested shape.
     return await verifyModels(train, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined });

@@ -193,7 +193,9 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     }
     const fp16 = options.dtype === 'fp16' ? fp16Pass().toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
     modelPass?.(model);
-    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData }), output);
+    // A file this run reads back (the check, a TensorRT build) stays in the page cache.
+    const direct = !verify && !modelPass;
+    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;
     let verifyMs = 0;
@@ -225,7 +227,7 @@ async function verifyInScratch(input: string, model: OnnxModel, options: VerifyO
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
   try {
     const file = path.join(dir, 'deploy-fp32.onnx');
-    writeOnnx(file, model);
+    writeOnnx(file, model, { direct: false });
     return await verifyModels(input, file, options);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

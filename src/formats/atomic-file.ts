@@ -41,7 +41,15 @@ export function trackStaged(p: string): () => void {
   return () => staged.delete(p);
 }
 
-export function stageFile<T>(target: string, write: (sink: FileSink) => T): StagedFile<T> {
+export interface StageOptions {
+  /**
+   * Default true: a large output may go to the disk with direct I/O, past the page cache. False when
+   * this run reads the file back (verification, a TensorRT build), so that it reads from memory.
+   */
+  readonly direct?: boolean;
+}
+
+export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
   const dir = path.dirname(path.resolve(target));
   if (!fs.existsSync(dir)) throw new UserError(`cannot write ${target}: folder ${dir} does not exist`, { code: 'BAD_USAGE', hint: 'create the folder first' });
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new UserError(`cannot write ${target}: it is a directory`, { code: 'BAD_USAGE' });
@@ -49,7 +57,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
   const fd = fs.openSync(tmp, 'wx', 0o644);
   staged.add(tmp);
   let open = true;
-  const sink = new FileSink(fd, { path: tmp });
+  const sink = new FileSink(fd, { path: tmp, direct: options.direct });
   try {
     const result = write(sink);
     sink.flush();
@@ -80,8 +88,8 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T): Stag
   }
 }
 
-export function writeFileAtomic<T>(target: string, write: (sink: FileSink) => T): T {
-  const s = stageFile(target, write);
+export function writeFileAtomic<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): T {
+  const s = stageFile(target, write, options);
   s.commit();
   return s.result;
 }

@@ -101,12 +101,16 @@ export class FileSink {
     }
   }
 
+  /** Whether the worker wrote whole blocks with direct I/O to the end (known once flushed). */
+  wroteDirect = false;
+
   /** Every byte given so far is in the file (not yet synced) when this returns. */
   flush(): void {
     this.drain();
     const bg = this.background;
     this.background = undefined;
     bg?.finish();
+    if (bg?.direct) this.wroteDirect = true;
     // Writes after a flush buffer again; the buffer comes back only then.
     if (this.buf.length === 0) this.buf = Buffer.allocUnsafe(BUFFER);
   }

@@ -164,6 +164,29 @@ test('the worker says whether it writes with direct I/O, and asks for it only wh
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a staged output past 64 MiB goes out with direct I/O unless the run will read it back', () => {
+  const dir = tempDir();
+  const bytes = new Uint8Array(65 << 20);
+  for (let i = 0; i < bytes.length; i += 4099) bytes[i] = i & 255;
+  const direct = takesDirectIo(dir);
+  for (const [options, expected] of [[{}, direct], [{ direct: false }, false]] as const) {
+    const file = path.join(dir, `out-${expected}.bin`);
+    let sink: FileSink | undefined;
+    writeFileAtomic(
+      file,
+      (s) => {
+        sink = s;
+        s.expect(bytes.length);
+        s.write(bytes);
+      },
+      options,
+    );
+    expect(sink!.wroteDirect).toBe(expected);
+    expect(Buffer.compare(fs.readFileSync(file), bytes)).toBe(0);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('a write the worker cannot do is thrown to the caller with its code', () => {
   const dir = tempDir();
   const file = path.join(dir, 'ro.bin');

@@ -12,7 +12,7 @@ import { dtypeInfo } from '../../dtype';
 import { UserError } from '../../errors';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StagedFile, noteCommitted, stageFile, trackStaged } from '../atomic-file';
+import { StageOptions, StagedFile, noteCommitted, stageFile, trackStaged } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -118,6 +118,7 @@ export function stageModelWithData<T>(
   target: string,
   writeData: (sink: FileSink) => number,
   writeModel: (dataBytes: number) => (sink: FileSink) => T,
+  options: StageOptions = {},
 ): StagedPair<T> {
   const dir = path.dirname(path.resolve(target));
   const dataTarget = dataFilePath(target);
@@ -132,9 +133,9 @@ export function stageModelWithData<T>(
     release();
   };
   try {
-    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData);
+    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData, options);
     data.commit();
-    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result));
+    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result), options);
     model.commit();
     return {
       tmp: model.target,

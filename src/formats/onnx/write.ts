@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import { Attribute } from '../../ir/attribute';
 import { Initializer, Node, Value } from '../../ir/graph';
 import { UserError } from '../../errors';
-import { StagedFile, stageFile } from '../atomic-file';
+import { StageOptions, StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
 import { Message, Part, leaves, partSize } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
@@ -176,7 +176,7 @@ export interface WriteResult {
   readonly externalData?: { readonly path: string; readonly bytes: number; readonly tensors: number };
 }
 
-export interface WriteOnnxOptions {
+export interface WriteOnnxOptions extends StageOptions {
   /**
    * Put tensors of 1 KiB and more in "<model>.data" beside the model. Without it, that happens only when
    * the model would otherwise pass protobuf's 2 GiB limit.
@@ -188,10 +188,14 @@ export interface WriteOnnxOptions {
 export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): StagedFile<WriteResult> {
   const inline = encodeModel(model);
   if (!useExternalData(options.externalData, inline.size)) {
-    return stageFile(target, (sink) => {
-      streamParts(inline, sink);
-      return { path: target, bytes: sink.written };
-    });
+    return stageFile(
+      target,
+      (sink) => {
+        streamParts(inline, sink);
+        return { path: target, bytes: sink.written };
+      },
+      options,
+    );
   }
   refuseOverwritingInputs(target, model);
   const layout = new ExternalLayout(dataFileName(target));
@@ -206,6 +210,7 @@ export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOp
       streamParts(msg, sink);
       return { path: target, bytes: sink.written + dataBytes, externalData: { path: dataFilePath(target), bytes: dataBytes, tensors: layout.entries.length } };
     },
+    options,
   );
 }
 
