@@ -1,6 +1,7 @@
 // A tensor is a dtype, a shape and bytes that stay a file range until someone asks for them.
 import { DType, dtypeInfo, numel } from './dtype';
 import { ByteRange, readRange } from './formats/bytes';
+import { simdSharedBuffer } from './math/simd-scale';
 
 export type TensorBytes =
   | { readonly kind: 'range'; readonly range: ByteRange }
@@ -70,9 +71,10 @@ export function streamLazyBytes(t: Tensor, emit: (slice: Uint8Array) => void): v
     emit(tensorBytes(t));
     return;
   }
-  let scratch = new Uint8Array(0);
+  let scratch: Uint8Array = new Uint8Array(0);
   streamLazyInto(t, (n, fill) => {
-    if (scratch.length < n) scratch = new Uint8Array(n);
+    // WebAssembly memory, where merges run their SIMD loops.
+    if (scratch.length < n) scratch = new Uint8Array(simdSharedBuffer(n), 0, n);
     const b = scratch.subarray(0, n);
     fill(b);
     emit(b);
