@@ -96,8 +96,9 @@ const put = (i, off, n, at) => {
   if (!whole) return release(i);
   writes[i] = writeAtAsync(dfd, off + head, whole, at + head)
     .catch((e) => {
-      if (e.code !== 'EINVAL') return fail(e);
-      // The file system wants another alignment: this and every later write go through the page cache.
+      // The file system wants another alignment (EINVAL) or has no direct writes after all: this and
+      // every later write go through the page cache.
+      if (e.code !== 'EINVAL' && e.code !== 'EOPNOTSUPP' && e.code !== 'ENOTSUP') return fail(e);
       viaCache = true;
       Atomics.store(ctrl, MODE, 0);
       try {
@@ -208,6 +209,8 @@ export interface BackgroundWriterOptions {
   readonly script?: string;
   /** Tests: replaces the start limit. */
   readonly startTimeoutMs?: number;
+  /** Tests: replaces the 4096-byte block (a size the disk refuses exercises the fall-back). */
+  readonly block?: number;
 }
 
 export class BackgroundWriter {
@@ -229,13 +232,14 @@ export class BackgroundWriter {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     this.startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
-    this.used = this.from = options.start % DIRECT_BLOCK;
+    const block = options.block ?? DIRECT_BLOCK;
+    this.used = this.from = options.start % block;
     // Where the platform has no O_DIRECT (macOS), the constant is undefined and the page cache is used.
     const direct = options.path !== undefined && options.direct !== false ? (fs.constants.O_DIRECT ?? 0) : 0;
     this.worker = writerThread(options.script);
     this.worker.postMessage(
       {
-        fd, path: options.path, start: options.start, direct, block: DIRECT_BLOCK, inFlight: IN_FLIGHT,
+        fd, path: options.path, start: options.start, direct, block, inFlight: IN_FLIGHT,
         ctrl: this.ctrl.buffer, data: this.data.buffer, port: port2, slots: SLOTS, slotBytes: SLOT_BYTES, syncEvery: SYNC_EVERY,
         STATE, LENGTH, FROM, ACK, ERROR, STARTED, MODE,
       },

@@ -187,6 +187,23 @@ test('a staged output past 64 MiB goes out with direct I/O unless the run will r
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a direct write the file system refuses is made through the page cache instead, byte for byte', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'fallback.bin');
+  const bytes = Uint8Array.from({ length: (10 << 20) + 77 }, (_, i) => (i * 13) & 255);
+  const fd = fs.openSync(file, 'w');
+  // 4000-byte "blocks" at offsets that are not multiples of 512: direct I/O refuses them with EINVAL.
+  const bg = new BackgroundWriter(fd, { start: 0, path: file, block: 4000 });
+  const wasDirect = bg.direct;
+  bg.write(bytes);
+  bg.finish();
+  fs.closeSync(fd);
+  expect(bg.direct).toBe(false);
+  expect(wasDirect).toBe(takesDirectIo(dir));
+  expect(Buffer.compare(fs.readFileSync(file), bytes)).toBe(0);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('a write the worker cannot do is thrown to the caller with its code', () => {
   const dir = tempDir();
   const file = path.join(dir, 'ro.bin');
