@@ -8,7 +8,8 @@ import { BackgroundWriter, prepareWriterThread } from './background-writer';
 import { ByteRange, readRangeInto } from './bytes';
 
 const BUFFER = 4 << 20;
-const COPY_CHUNK = 4 << 20;
+/** Under the worker's slot size, so that each chunk is read straight into its ring. */
+const COPY_CHUNK = 1 << 20;
 const BACKGROUND_AFTER = 64 << 20;
 
 /** An output of about `bytes` is coming: past the background threshold, its writer thread starts now. */

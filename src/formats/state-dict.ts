@@ -133,8 +133,8 @@ export function collectEntries(entries: TensorEntries): Array<readonly [string, 
 // ---- streaming output ----
 
 const CHUNK = 16 << 20;
-/** Slices of a file range read into the writer's own buffer. */
-const FILL_CHUNK = 4 << 20;
+/** Slices of a file range read into the writer's own buffer (under its slot size, or they are copied in). */
+const FILL_CHUNK = 1 << 20;
 
 /** Where a writer puts a tensor's bytes: given whole, or filled in place into the writer's buffer. */
 export interface TensorOut {
