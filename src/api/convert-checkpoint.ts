@@ -7,6 +7,7 @@ import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrain
 import { StateDict } from '../formats/state-dict';
 import { OnnxModel } from '../formats/onnx/read';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
+import { assertFinitePassthrough } from '../checkpoint/values';
 import { UserError } from '../errors';
 import { InputFormat, OutputFormat } from '../formats/detect';
 import { StagedFile, stageFile } from '../formats/atomic-file';
@@ -104,6 +105,8 @@ export async function convertCheckpoint(
 async function deployCheckpointToOnnx(sd: StateDict, output: string, options: CheckpointOptions, emit: EventSink, readMs: number): Promise<CheckpointResult> {
   const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
   const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
+  // Every weight passes through as it is.
+  for (const [key, t] of sd.tensors) assertFinitePassthrough(key, t);
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
   // A TensorRT build reads the file back: it stays in the page cache.

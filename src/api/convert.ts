@@ -12,6 +12,7 @@ import type { TrtReport } from '../rules/trt-friendly';
 import { stageOnnx, writeOnnx } from '../formats/onnx/write';
 import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
+import { assertFiniteInitializers } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { EventSink, phase } from './events';
 import { resolveInputShapes } from './model-info';
@@ -180,7 +181,11 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
   const read = await phase(emit, 'read', () => readOnnx(input), input);
   const model = read.value;
   try {
-    const merge = await phase(emit, 'merge', () => reparameterize(model.graph, { defaultEpsilon: options.bnEps }));
+    const merge = await phase(emit, 'merge', () => {
+      const report = reparameterize(model.graph, { defaultEpsilon: options.bnEps });
+      assertFiniteInitializers(model.graph);
+      return report;
+    });
     for (const w of merge.value.warnings) emit({ type: 'warning', message: w });
     const shapes = resolveInputShapes(options.verifyOptions?.inputShapes, input);
     // FP16 tolerances measure what float16 costs, not whether the merge is right: the float32 deploy

@@ -10,7 +10,7 @@ import { BlockScan, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join } from './keys';
 import { BlockReport, BranchReport, CheckpointReport, DroppedKey } from './report';
 import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, denseWeightSuffix, deployWeightSuffix, detectScheme } from './schemes';
-import { blameBlock, blockRows, checkBlock, mergeBlock } from './values';
+import { assertFinitePassthrough, blameBlock, blockRows, checkBlock, mergeBlock } from './values';
 
 export interface ConvertOptions {
   /** Skip detection and read the keys with this scheme. */
@@ -79,6 +79,7 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
       put(block.deploy.weight, merged.weight);
       put(block.deploy.bias, merged.bias);
     } else if (!owned.has(key) && !dropped.has(key)) {
+      assertFinitePassthrough(key, t);
       put(key, t);
     }
   }

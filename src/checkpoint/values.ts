@@ -3,6 +3,7 @@
 import { UserError } from '../errors';
 import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, mergeBranches, rowMerge } from '../math/kernel';
 import { RowSource, rowRange } from '../rules/rewrite-helpers';
+import { firstNonFinite } from '../formats/finite';
 import { ownedFloat32 } from '../formats/owned-floats';
 import { printable } from '../formats/printable';
 import { Tensor, toFloat32 } from '../tensor';
@@ -39,6 +40,20 @@ function finite(key: string, v: Float32Array, o: ReadOptions, first = 0): Float3
     }
   }
   return v;
+}
+
+/**
+ * Refuses NaN or ±Infinity in a tensor the conversion passes through unchanged (a classifier head): it
+ * would reach the deploy weights, and a check comparing two models that share it would pass it.
+ */
+export function assertFinitePassthrough(key: string, t: Tensor): void {
+  const bad = firstNonFinite(t);
+  if (bad) {
+    throw new UserError(`'${printable(key)}' holds ${bad.value} at element ${bad.index}: the deploy weights would not be finite`, {
+      code: 'BAD_INPUT',
+      hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
+    });
+  }
 }
 
 /**

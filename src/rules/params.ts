@@ -1,6 +1,7 @@
 // Reading Conv and BatchNormalization parameters for the rules. A parameter must be a constant
 // (initializer or Constant node), float32, and read by no node outside the match.
 import { UserError } from '../errors';
+import { firstNonFinite } from '../formats/finite';
 import { printable } from '../formats/printable';
 import { AttributeValue, floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
 import { Graph, Node, Value } from '../ir/graph';
@@ -156,11 +157,23 @@ export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { default
 }
 
 export function assertFinite(name: string, values: Float32Array): void {
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) {
-      throw new UserError(`tensor ${printable(name)} holds ${values[i]} at index ${i}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
-    }
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw nonFiniteError(name, values[i], i);
+}
+
+/**
+ * Refuses NaN or ±Infinity in the initializers the rules left as they were: those they merged were
+ * checked as they were read, but a bad value in a tensor passed through (a classifier head) would reach
+ * the deploy model, and the check would pass it, both models sharing it.
+ */
+export function assertFiniteInitializers(graph: Graph): void {
+  for (const v of graph.initializers()) {
+    const bad = firstNonFinite(v.initializer!.tensor);
+    if (bad) throw nonFiniteError(v.name, bad.value, bad.index);
   }
+}
+
+function nonFiniteError(name: string, value: number, index: number): UserError {
+  return new UserError(`tensor ${printable(name)} holds ${value} at index ${index}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
 }
 
 export function usedOnlyBy(v: Value, graph: Graph, nodes: ReadonlySet<Node>): boolean {
