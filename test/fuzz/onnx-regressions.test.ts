@@ -171,3 +171,25 @@ test('refusals by the rules name tensors on one line, with eps as the model give
   const v = await rejected(convert(varFile, path.join(dir, 'var-out.onnx'), { verify: false }));
   expect(v.message).toMatch(/running_var of BatchNormalization \S+\) is -1 at channel 0, below -eps \(0\.00001\)/);
 });
+
+const linux = fs.existsSync('/proc/self/fd') ? test : test.skip;
+
+linux('data files opened before a decode error are closed with the model (seed 3014244)', () => {
+  const data = path.join(dir, 'weights.bin');
+  fs.writeFileSync(data, new Uint8Array(4096));
+  const file = edited('external-then-bad-node.onnx', (g) => {
+    // The first initializer's payload moves to weights.bin; a node after it no longer parses.
+    const init = g.find((f) => f.no === 5)!;
+    const raw = init.children!.find((f) => f.no === 9)!;
+    const length = raw.bytes.length;
+    init.children = init.children!.filter((f) => f.no !== 9);
+    const entry = (k: string, v: string): PbNode => ({ no: 13, wire: 2, value: 0n, bytes: new Uint8Array(0), children: [str(1, k), str(2, v)] });
+    init.children.push(entry('location', 'weights.bin'), entry('offset', '0'), entry('length', String(length)), { no: 14, wire: 0, value: 1n, bytes: new Uint8Array(0) });
+    const node = nodes(g)[0];
+    node.children = undefined;
+    node.bytes = Uint8Array.of(0x07, 0x01);
+  });
+  const before = fs.readdirSync('/proc/self/fd').length;
+  expect(thrown(() => readOnnx(file))).toBeInstanceOf(FormatError);
+  expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
+});

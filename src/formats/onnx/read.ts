@@ -67,7 +67,14 @@ export function readOnnxFrom(source: ByteSource, baseDir: string): OnnxModel {
   }
   const producerField = last(fields, ModelField.producerName);
   const external = new ExternalFiles(baseDir);
-  const decoded = decodeGraph(r, g, external);
+  let decoded: ReturnType<typeof decodeGraph>;
+  try {
+    decoded = decodeGraph(r, g, external);
+  } catch (e) {
+    // Data files opened before the decode failed are the caller's no longer.
+    external.close();
+    throw e;
+  }
   return {
     path: source.name,
     source,
