@@ -70,6 +70,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
       result,
       commit() {
         fs.renameSync(tmp, target);
+        syncFolder(dir);
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
         if (!staged.has(path.dirname(path.resolve(target)))) committed.push(target);
@@ -85,6 +86,22 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
     fs.rmSync(tmp, { force: true });
     staged.delete(tmp);
     throw e;
+  }
+}
+
+/**
+ * Makes renames in `dir` durable, as the files themselves were synced before them. Windows cannot open a
+ * folder; a file system that cannot sync one (EINVAL) leaves the rename to its own schedule.
+ */
+export function syncFolder(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

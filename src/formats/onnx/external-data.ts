@@ -12,7 +12,7 @@ import { dtypeInfo } from '../../dtype';
 import { UserError } from '../../errors';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StageOptions, StagedFile, noteCommitted, stageFile, trackStaged } from '../atomic-file';
+import { StageOptions, StagedFile, noteCommitted, stageFile, syncFolder, trackStaged } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -147,6 +147,7 @@ export function stageModelWithData<T>(
         // Data first: the model that names it only appears once it is in place.
         fs.renameSync(data.target, dataTarget);
         fs.renameSync(model.target, target);
+        syncFolder(dir);
         noteCommitted(dataTarget);
         noteCommitted(target);
         discard();
