@@ -1,7 +1,7 @@
 // Reading a block's numbers: BN parameters and conv kernels as float32, with the checks that make a merge
 // meaningful (every value finite, every running_var + eps above zero), each naming the tensor it refuses.
 import { UserError } from '../errors';
-import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, mergeBranches, rowMerge } from '../math/kernel';
+import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, ROWS_GIVEN, mergeBranches, rowMerge } from '../math/kernel';
 import { RowSource, rowRange } from '../rules/rewrite-helpers';
 import { firstNonFinite } from '../formats/finite';
 import { ownedFloat32 } from '../formats/owned-floats';
@@ -111,8 +111,6 @@ function readBlock(tensors: Tensors, block: TrainBlock, eps: number, o: ReadOpti
   return { branches: out, denseOwned: !!dense?.owned };
 }
 
-const EMPTY = new Float32Array(0);
-
 function geometry(block: TrainBlock): MergeGeometry {
   const groups = block.groups ?? 1;
   return { channelsIn: block.identity ? block.outChannels : block.inPerGroup * groups, channelsOut: block.outChannels, groups };
@@ -144,7 +142,7 @@ export function blockRows(tensors: Tensors, block: TrainBlock, eps: number): Row
       const bias = block.dense.bias ? floats(tensors, block.dense.bias) : new Float32Array(dense.shape[0]);
       const first: Branch = {
         kind: 'conv',
-        kernel: { shape: dense.shape as unknown as Kernel['shape'], weight: EMPTY, bias },
+        kernel: { shape: dense.shape as unknown as Kernel['shape'], weight: ROWS_GIVEN, bias },
         bn: block.dense.bn ? readBn(tensors, block.dense.bn, dense.shape[0], eps, { check: false }) : undefined,
       };
       const rest = readBlock(tensors, block, eps, { check: false }, false, false).branches;

@@ -73,7 +73,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
         syncFolder(dir);
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
-        if (!staged.has(path.dirname(path.resolve(target)))) committed.push(target);
+        if (!staged.has(dir)) committed.push(target);
       },
       abort() {
         fs.rmSync(tmp, { force: true });

@@ -93,7 +93,8 @@ export function readFully<B extends Uint8Array>(fd: number, name: string, offset
   return out;
 }
 
-function checkRange(src: ByteSource, offset: number, length: number): void {
+/** Refuses a read outside the source. */
+export function checkRange(src: ByteSource, offset: number, length: number): void {
   if (!(offset >= 0 && length >= 0 && offset + length <= src.length)) {
     throw new RangeError(`read of ${length} bytes at ${offset} is past the end of ${src.name} (${src.length} bytes)`);
   }

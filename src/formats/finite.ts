@@ -2,7 +2,7 @@
 // through one reused buffer. The rules check what they merge as they merge it; this covers the tensors
 // a conversion passes through untouched (a classifier head, say), whose bad values would otherwise
 // reach the deploy model and pass a check that compares two models sharing them.
-import { DType } from '../dtype';
+import { DType, dtypeInfo } from '../dtype';
 import { Tensor, halfToFloat, tensorBytes } from '../tensor';
 import { readRangeInto } from './bytes';
 
@@ -17,8 +17,8 @@ export interface NonFinite {
 
 /** The first NaN or ±Infinity of a floating-point tensor (range or memory); undefined when there is none, or for other tensors. */
 export function firstNonFinite(t: Tensor): NonFinite | undefined {
-  if (!isFloat(t.dtype) || t.data.kind === 'lazy') return undefined;
-  const size = elementSize(t.dtype);
+  const { isFloat, size } = dtypeInfo(t.dtype);
+  if (!isFloat || t.data.kind === 'lazy') return undefined;
   if (t.data.kind === 'memory') return scan(tensorBytes(t), t.dtype, 0);
   const r = t.data.range;
   scratch ??= new Uint8Array(CHUNK);
@@ -60,12 +60,4 @@ function scan(b: Uint8Array, dtype: DType, first: number): NonFinite | undefined
       return undefined;
     }
   }
-}
-
-function isFloat(d: DType): boolean {
-  return d === 'float32' || d === 'float16' || d === 'bfloat16' || d === 'float64';
-}
-
-function elementSize(d: DType): number {
-  return d === 'float64' ? 8 : d === 'float32' ? 4 : 2;
 }

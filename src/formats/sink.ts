@@ -12,6 +12,19 @@ const BUFFER = 4 << 20;
 const COPY_CHUNK = 1 << 20;
 const BACKGROUND_AFTER = 64 << 20;
 
+/** Where a range's bytes can be filled in place, a slice at a time. */
+export interface FillTarget {
+  fill(n: number, fill: (target: Uint8Array) => void): void;
+}
+
+/** A range of another file into `out` in chunks, never holding all of it: read straight into a writer's buffer where it has one. */
+export function copyRange(out: FillTarget, r: ByteRange): void {
+  for (let off = 0; off < r.length; off += COPY_CHUNK) {
+    const at = off;
+    out.fill(Math.min(COPY_CHUNK, r.length - off), (target) => readRangeInto(r, at, target));
+  }
+}
+
 /** An output of about `bytes` is coming: past the background threshold, its writer thread starts now. */
 export function expectOutput(bytes: number): void {
   if (bytes > BACKGROUND_AFTER) prepareWriterThread();
@@ -85,8 +98,7 @@ export class FileSink {
     if (this.background) {
       this.background.fill(n, fill);
       this.at += n;
-    }
-    else {
+    } else {
       const b = new Uint8Array(n);
       fill(b);
       this.writeHere(b);
@@ -94,12 +106,9 @@ export class FileSink {
     this.written += n;
   }
 
-  /** Copies a range of another file in chunks, never holding all of it: read straight into the worker's buffer once there is one. */
+  /** Copies a range of another file (see copyRange). */
   copy(r: ByteRange): void {
-    for (let off = 0; off < r.length; off += COPY_CHUNK) {
-      const at = off;
-      this.fill(Math.min(COPY_CHUNK, r.length - off), (target) => readRangeInto(r, at, target));
-    }
+    copyRange(this, r);
   }
 
   /** Whether the worker wrote whole blocks with direct I/O to the end (known once flushed). */

@@ -2,8 +2,8 @@
 // training scripts put around it, and the entry checks and chunked byte streaming the checkpoint writers share.
 import { DTYPES } from '../dtype';
 import { UserError } from '../errors';
-import { byteLength, SlicePut, streamLazyBytes, streamLazyInto, Tensor, tensorBytes } from '../tensor';
-import { readRangeInto } from './bytes';
+import { byteLength, streamLazyBytes, streamLazyInto, Tensor, tensorBytes } from '../tensor';
+import { copyRange, FillTarget } from './sink';
 
 export interface StateDict {
   /** Insertion order = source order. */
@@ -133,13 +133,10 @@ export function collectEntries(entries: TensorEntries): Array<readonly [string, 
 // ---- streaming output ----
 
 const CHUNK = 16 << 20;
-/** Slices of a file range read into the writer's own buffer (under its slot size, or they are copied in). */
-const FILL_CHUNK = 1 << 20;
 
 /** Where a writer puts a tensor's bytes: given whole, or filled in place into the writer's buffer. */
-export interface TensorOut {
+export interface TensorOut extends FillTarget {
   write(bytes: Uint8Array): void;
-  fill(...args: Parameters<SlicePut>): void;
 }
 
 /**
@@ -148,13 +145,8 @@ export interface TensorOut {
  */
 export function writeTensorTo(out: TensorOut, t: Tensor): void {
   if (t.data.kind === 'lazy' && t.data.stream) streamLazyInto(t, (n, fill) => out.fill(n, fill));
-  else if (t.data.kind === 'range') {
-    const r = t.data.range;
-    for (let off = 0; off < r.length; off += FILL_CHUNK) {
-      const at = off;
-      out.fill(Math.min(FILL_CHUNK, r.length - off), (target) => readRangeInto(r, at, target));
-    }
-  } else forEachChunk(t, (b) => out.write(b));
+  else if (t.data.kind === 'range') copyRange(out, t.data.range);
+  else forEachChunk(t, (b) => out.write(b));
 }
 
 /** Calls `fn` with the tensor's bytes in order, at most `chunk` bytes at a time for file ranges (never read whole). */

@@ -182,6 +182,9 @@ export interface RowMerge {
   mergeRows(from: number, rows: Float32Array): boolean;
 }
 
+/** Stands in for the full-size branch's weights in rowMerge, which gets that kernel's rows a slice at a time. */
+export const ROWS_GIVEN = new Float32Array(0);
+
 /**
  * For a block with exactly one full-size conv branch: the merge, one slice of output channels at a time.
  * That branch's weight array is never read (it may be empty); the caller feeds its rows to `mergeRows`.

@@ -13,7 +13,7 @@
 // The new Conv takes over the root Add's output value, so names downstream and graph outputs are kept.
 import { Graph, Node, Value } from '../ir/graph';
 import { UserError } from '../errors';
-import { Branch, mergeBranches, rowMerge } from '../math/kernel';
+import { Branch, ROWS_GIVEN, mergeBranches, rowMerge } from '../math/kernel';
 import { ownedFloat32 } from '../formats/owned-floats';
 import { printable } from '../formats/printable';
 import { toFloat32 } from '../tensor';
@@ -21,8 +21,6 @@ import { BnInfo, ConvInfo, assertFinite, bnInfo, convInfo } from './params';
 import { Check, Rule, refuse } from './rule';
 import { blockPrefix, conv2dAttributes, lazyKernelTensors, paramBaseName, rowRange } from './rewrite-helpers';
 
-/** Stands in for the full-size kernel in a row-by-row merge, which reads that kernel's rows itself. */
-const EMPTY = new Float32Array(0);
 
 interface AddTree {
   readonly root: Node;
@@ -206,7 +204,7 @@ export const mergeBranchesRule: Rule<AddTree, Plan> = {
     const fullRange = fullLeaves.length === 1 ? rowRange(fullLeaves[0].weight.tensor) : undefined;
     const rows = fullRange && {
       range: fullRange,
-      prepare: () => rowMerge(branchesWith((c) => (isFull(c) ? EMPTY : toFloat32(c.weight.tensor))), geometry),
+      prepare: () => rowMerge(branchesWith((c) => (isFull(c) ? ROWS_GIVEN : toFloat32(c.weight.tensor))), geometry),
     };
     // A merged value that is not finite came from a NaN or Inf input, or overflowed float32.
     const notFinite = (): never => {

@@ -73,20 +73,13 @@ const SLICE_BYTES = 1 << 20;
 export function lazyKernelTensors(shape: readonly [number, number, number, number], source: KernelSource): { weight: Tensor; bias: Tensor } {
   const rows = source.rows;
   if (!rows) {
-    let cached: MergedKernel | undefined;
-    const taken = { weight: false, bias: false };
+    const merged = sharedByPair(() => {
+      const k = source.compute();
+      if (!k.finite) source.notFinite();
+      return k;
+    });
     const take = (part: 'weight' | 'bias'): Uint8Array => {
-      if (!cached) {
-        cached = source.compute();
-        if (!cached.finite) source.notFinite();
-      }
-      const k = cached;
-      taken[part] = true;
-      if (taken.weight && taken.bias) {
-        cached = undefined;
-        taken.weight = taken.bias = false;
-      }
-      const a = k[part];
+      const a = merged(part)[part];
       return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     };
     return {
@@ -95,17 +88,7 @@ export function lazyKernelTensors(shape: readonly [number, number, number, numbe
     };
   }
   // The small inputs, read once for the streamed weight and the bias together.
-  let plan: RowMerge | undefined;
-  const done = { weight: false, bias: false };
-  const prepared = (part: 'weight' | 'bias'): RowMerge => {
-    const p = (plan ??= rows.prepare());
-    done[part] = true;
-    if (done.weight && done.bias) {
-      plan = undefined;
-      done.weight = done.bias = false;
-    }
-    return p;
-  };
+  const prepared = sharedByPair(rows.prepare);
   const stream = (put: SlicePut): void => {
     const p = prepared('weight');
     const rowBytes = p.rowLength * 4;
@@ -134,6 +117,21 @@ export function lazyKernelTensors(shape: readonly [number, number, number, numbe
   return {
     weight: { dtype: 'float32', shape, data: { kind: 'lazy', compute: whole, stream } },
     bias: { dtype: 'float32', shape: [shape[0]], data: { kind: 'lazy', compute: bias } },
+  };
+}
+
+/** A value made on first use and dropped once both the weight and the bias have taken it (then made again if asked). */
+function sharedByPair<T>(make: () => T): (part: 'weight' | 'bias') => T {
+  let value: T | undefined;
+  const taken = { weight: false, bias: false };
+  return (part) => {
+    const v = (value ??= make());
+    taken[part] = true;
+    if (taken.weight && taken.bias) {
+      value = undefined;
+      taken.weight = taken.bias = false;
+    }
+    return v;
   };
 }
 

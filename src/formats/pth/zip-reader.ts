@@ -3,7 +3,7 @@
 // never read here; PyTorch stores storages uncompressed, so each one is a plain file range.
 import * as fs from 'fs';
 import { DecodeError } from '../../errors';
-import { ByteSource, readFully } from '../bytes';
+import { ByteSource, checkRange, readFully } from '../bytes';
 import { printable } from '../printable';
 
 export interface ZipEntry {
@@ -35,9 +35,7 @@ export class UncachedFileSource implements ByteSource {
     this.length = fs.fstatSync(this.fd).size;
   }
   read(offset: number, length: number): Uint8Array {
-    if (!(offset >= 0 && length >= 0 && offset + length <= this.length)) {
-      throw new RangeError(`read of ${length} bytes at ${offset} is past the end of ${this.name} (${this.length} bytes)`);
-    }
+    checkRange(this, offset, length);
     return readFully(this.fd, this.name, offset, Buffer.allocUnsafe(length));
   }
   close(): void {
