@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Conversion benchmark (not a test): generates a RepVGG training model with random weights (B3 size by
 // default) in a temporary folder, then times each conversion as a child process against `cp` of the
-// same input, and PyTorch when Debian's python3 has torch.
+// same input, and PyTorch when Debian's python3 has torch. A `floor` case (Node's start-up, then `dd` of
+// the deploy ONNX's size with O_DIRECT and fsync) shows what no durable conversion can beat here.
 //
 //   npm run bench [-- --size b3|a0|... --runs N --keep --json --no-torch --no-verify-runs --dir DIR]
 //   npm run bench -- --over-2gb    a model whose weights pass 2 GiB: conversion and verification with external data
@@ -115,10 +116,22 @@ function benchmark(o) {
     say(`  ${(gen.parameters / 1e6).toFixed(1)}M parameters; ${Object.entries(gen.bytes).map(([k, v]) => `${k} ${mb(v)} MiB`).join(', ')}`);
 
     const f = gen.files;
+    // One untimed conversion: the floor below writes as many bytes as the deploy ONNX holds.
+    fs.mkdirSync(out, { recursive: true });
+    const first = spawnSync(process.execPath, [CLI, f.onnx, path.join(out, 'deploy.onnx'), '--no-verify', '-q'], { encoding: 'utf8' });
+    if (first.status !== 0) throw new Error(`the first ONNX conversion exited with ${first.status}:\n${first.stderr.slice(-2000)}`);
+    result.outputBytes = fs.statSync(path.join(out, 'deploy.onnx')).size;
     const node = (id, what, input, output, extra = []) => ({ id, what, cmd: process.execPath, args: [CLI, input, path.join(out, output), '--json', ...extra], node: true, json: true });
     const cases = [
       { id: 'cp', what: 'cp train.onnx (the I/O floor)', cmd: 'cp', args: ['--reflink=never', f.onnx, path.join(out, 'copy.onnx')] },
       { id: 'cp+sync', what: 'cp train.onnx, then sync the copy (our outputs are synced before rename)', cmd: 'sh', args: ['-c', 'cp --reflink=never "$0" "$1" && sync "$1"', f.onnx, path.join(out, 'copy.onnx')] },
+      // What no converter run can beat here: Node's own start-up, then the output's bytes written durably.
+      {
+        id: 'floor',
+        what: 'node -e 0, then dd of the deploy ONNX size with O_DIRECT and fsync',
+        cmd: 'sh',
+        args: ['-c', '"$0" -e 0 && dd if=/dev/zero of="$1" bs=4M count="$2" iflag=count_bytes oflag=direct conv=fsync status=none', process.execPath, path.join(out, 'floor.bin'), String(result.outputBytes)],
+      },
       node('onnx', 'ONNX → ONNX, --no-verify', f.onnx, 'deploy.onnx', ['--no-verify']),
       node('pth-safetensors', '.pth → .safetensors, --no-verify', f.pth, 'deploy.safetensors', ['--no-verify']),
       node('safetensors-safetensors', '.safetensors → .safetensors, --no-verify', f.safetensors, 'deploy.safetensors', ['--no-verify']),
@@ -156,6 +169,7 @@ function ratios(r) {
     return {
       wallOverCp: x.wallMs / c.cp.wallMs,
       wallOverCpSync: x.wallMs / c['cp+sync'].wallMs,
+      wallOverFloor: x.wallMs / c.floor.wallMs,
       peakRssOverInput: x.maxRssBytes === null ? null : x.maxRssBytes / r.inputBytes[input],
       torchOverOurs: c['torch-pth-safetensors'] && id !== 'onnx' ? c['torch-pth-safetensors'].wallMs / x.wallMs : undefined,
     };
@@ -163,6 +177,7 @@ function ratios(r) {
   const verify = (id, base) =>
     c[id] && { extraWallMs: c[id].wallMs - c[base].wallMs, verifyMs: c[id].timings.verifyMs, peakRssBytes: c[id].maxRssBytes };
   return {
+    floorOverCp: c.floor.wallMs / c.cp.wallMs,
     onnx: per('onnx', 'onnx'),
     'pth-safetensors': per('pth-safetensors', 'pth'),
     'safetensors-safetensors': per('safetensors-safetensors', 'safetensors'),
@@ -189,9 +204,10 @@ function render(r) {
   lines.push('');
   const x = (v) => (v === undefined || v === null ? '—' : `${v.toFixed(2)}×`);
   for (const [id, q] of Object.entries(r.ratios)) {
-    if (id === 'verify' || !q) continue;
-    lines.push(`${id}: wall ÷ cp ${x(q.wallOverCp)}, wall ÷ (cp + sync) ${x(q.wallOverCpSync)}, peak RSS ÷ input ${x(q.peakRssOverInput)}${q.torchOverOurs !== undefined ? `, PyTorch wall ÷ ours ${x(q.torchOverOurs)}` : ''}`);
+    if (id === 'verify' || id === 'floorOverCp' || !q) continue;
+    lines.push(`${id}: wall ÷ cp ${x(q.wallOverCp)}, wall ÷ (cp + sync) ${x(q.wallOverCpSync)}, wall ÷ floor ${x(q.wallOverFloor)}, peak RSS ÷ input ${x(q.peakRssOverInput)}${q.torchOverOurs !== undefined ? `, PyTorch wall ÷ ours ${x(q.torchOverOurs)}` : ''}`);
   }
+  lines.push(`floor ÷ cp ${x(r.ratios.floorOverCp)}: no run that starts Node and syncs its output can be faster than the floor (${mb(r.outputBytes)} MiB written)`);
   for (const [id, v] of Object.entries(r.ratios.verify)) {
     if (v) lines.push(`verification (${id}): +${s(v.extraWallMs)} s wall (verify phase ${s(v.verifyMs)} s), peak RSS ${mb(v.peakRssBytes)} MiB`);
   }
