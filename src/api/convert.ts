@@ -2,7 +2,7 @@
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
-import { StagedFile, writeFileAtomic } from '../formats/atomic-file';
+import { StagedFile, checkOutputPath, writeFileAtomic } from '../formats/atomic-file';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -102,6 +102,8 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const onnxOut = trt ? trt.onnx : output;
   if (trt && samePath(input, trt.onnx)) throw new UserError(`the TensorRT-ready ONNX would be written over the input ${input}`, { code: 'BAD_USAGE', hint: 'name the output differently' });
   if (samePath(input, output)) throw new UserError(`the output ${output} is the input file; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'name a different output file' });
+  // Before any reading: a path that cannot take the output fails now, not after the conversion.
+  for (const p of trt ? [output, trt.onnx] : [output]) checkOutputPath(p);
   if (options.bnEps !== undefined && !(options.bnEps >= 0 && Number.isFinite(options.bnEps))) throw new UserError(`--bn-eps ${options.bnEps} is not a non-negative number`, { code: 'BAD_USAGE' });
   const verify = options.verify !== false;
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.

@@ -49,10 +49,42 @@ export interface StageOptions {
   readonly direct?: boolean;
 }
 
-export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
+/**
+ * Refuses an output path that a rename cannot safely replace: a missing folder, a directory, or anything
+ * but a regular file (a device such as /dev/null, a FIFO, a socket; also through a symlink). Renaming
+ * over a device node would replace it with a regular file; a device is never written through.
+ */
+export function checkOutputPath(target: string): void {
   const dir = path.dirname(path.resolve(target));
   if (!fs.existsSync(dir)) throw new UserError(`cannot write ${target}: folder ${dir} does not exist`, { code: 'BAD_USAGE', hint: 'create the folder first' });
-  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new UserError(`cannot write ${target}: it is a directory`, { code: 'BAD_USAGE' });
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(target);
+  } catch (e) {
+    // Nothing there yet (or a dangling link, which the rename replaces): the usual case.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new UserError(`cannot write ${target}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { code: 'BAD_USAGE' });
+  }
+  if (st.isDirectory()) throw new UserError(`cannot write ${target}: it is a directory`, { code: 'BAD_USAGE', hint: 'name a file inside it' });
+  if (!st.isFile()) {
+    throw new UserError(`cannot write ${target}: it is ${kindOf(st)}, not a regular file; outputs are written beside their path and renamed over it`, {
+      code: 'BAD_USAGE',
+      hint: 'name a regular file; to check a conversion without keeping it, write into a temporary folder',
+    });
+  }
+}
+
+function kindOf(st: fs.Stats): string {
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
+  checkOutputPath(target);
+  const dir = path.dirname(path.resolve(target));
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = fs.openSync(tmp, 'wx', 0o644);
   staged.add(tmp);

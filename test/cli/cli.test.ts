@@ -108,6 +108,16 @@ describe('repvgg-convert CLI', () => {
     expect(fs.readFileSync(existing, 'utf8')).toBe('keep me');
   });
 
+  test('an output path that is a device is refused up front, and the device stays', () => {
+    // As root, a rename over /dev/null would have replaced the device with the model.
+    const r = cli(train, '/dev/null', '--to', 'onnx', '--no-verify');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: cannot write \/dev\/null: it is a character device, not a regular file/);
+    expect(r.stderr).toMatch(/fix: name a regular file/);
+    expect(r.stderr).not.toMatch(/reading|merged/);
+    if (process.platform === 'linux') expect(fs.statSync('/dev/null').isCharacterDevice()).toBe(true);
+  });
+
   test('usage errors exit 2', () => {
     expect(cli(train).code).toBe(2);
     expect(cli(train, path.join(dir, 'x.unknown')).code).toBe(2);

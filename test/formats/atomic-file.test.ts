@@ -1,8 +1,11 @@
 // Committing an output: the file is synced before the rename, and its folder after it, so the new name
 // survives a crash as the bytes do.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { UserError } from '../../src/errors';
 import { writeFileAtomic } from '../../src/formats/atomic-file';
+import { thrown } from '../helpers/errors';
 import { tempDir } from '../helpers/fixtures';
 
 const posix = process.platform === 'win32' ? test.skip : test;
@@ -31,5 +34,46 @@ posix('the file is synced before the rename and the folder after it', () => {
   }
   expect(events).toEqual(['sync file', 'rename to out.bin', 'sync folder']);
   expect(fs.readFileSync(target, 'utf8')).toBe('deploy weights');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// A rename over a device node would replace it with a regular file (as root, /dev/null itself).
+const linux = process.platform === 'linux' ? test : test.skip;
+
+linux('a path that is not a regular file is refused before anything is staged, and stays as it was', () => {
+  const dir = tempDir();
+  const fifo = path.join(dir, 'pipe.onnx');
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  const link = path.join(dir, 'null.onnx');
+  fs.symlinkSync('/dev/null', link);
+  const cases: [string, RegExp][] = [
+    ['/dev/null', /cannot write \/dev\/null: it is a character device, not a regular file/],
+    [fifo, /it is a named pipe, not a regular file/],
+    [link, /null\.onnx: it is a character device/],
+    [dir, /it is a directory/],
+    [path.join(dir, 'missing', 'out.onnx'), /folder .*missing does not exist/],
+  ];
+  for (const [target, message] of cases) {
+    let wrote = false;
+    const e = thrown(() => writeFileAtomic(target, (sink) => ((wrote = true), sink.write(Buffer.from('x')))));
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toMatch(message);
+    expect(wrote).toBe(false);
+  }
+  expect(fs.statSync('/dev/null').isCharacterDevice()).toBe(true);
+  expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
+  expect(fs.readlinkSync(link)).toBe('/dev/null');
+  expect(fs.readdirSync(dir).sort()).toEqual(['null.onnx', 'pipe.onnx']);
+  expect(fs.readdirSync('/dev').filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a dangling symlink is replaced by the output (nothing stood there to keep)', () => {
+  const dir = tempDir();
+  const link = path.join(dir, 'out.bin');
+  fs.symlinkSync(path.join(dir, 'gone'), link);
+  writeFileAtomic(link, (sink) => sink.write(Buffer.from('weights')));
+  expect(fs.lstatSync(link).isFile()).toBe(true);
+  expect(fs.readFileSync(link, 'utf8')).toBe('weights');
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -9,10 +9,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { dtypeInfo } from '../../dtype';
-import { UserError } from '../../errors';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StageOptions, StagedFile, noteCommitted, stageFile, syncFolder, trackStaged } from '../atomic-file';
+import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, syncFolder, trackStaged } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -122,10 +121,8 @@ export function stageModelWithData<T>(
 ): StagedPair<T> {
   const dir = path.dirname(path.resolve(target));
   const dataTarget = dataFilePath(target);
-  if (!fs.existsSync(dir)) throw new UserError(`cannot write ${target}: folder ${dir} does not exist`, { code: 'BAD_USAGE', hint: 'create the folder first' });
-  for (const p of [target, dataTarget]) {
-    if (fs.existsSync(p) && fs.statSync(p).isDirectory()) throw new UserError(`cannot write ${p}: it is a directory`, { code: 'BAD_USAGE' });
-  }
+  checkOutputPath(target);
+  checkOutputPath(dataTarget);
   const folder = fs.mkdtempSync(path.join(dir, `.${path.basename(target)}.`));
   const release = trackStaged(folder);
   const discard = () => {
