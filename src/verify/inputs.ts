@@ -7,7 +7,7 @@ import { numel } from '../dtype';
 import { UserError } from '../errors';
 import { halfToFloat, floatToHalf } from '../tensor';
 import { Random } from './random';
-import { onnxruntime } from './runtime';
+import { float16Tensor, onnxruntime } from './runtime';
 import type { InputSpec } from './shapes';
 
 export type InputDistribution = 'normal' | 'uniform';
@@ -35,7 +35,7 @@ export function makeFeeds(inputs: readonly InputSpec[], rng: Random, distributio
       case 'float16': {
         const data = new Uint16Array(n);
         for (let i = 0; i < n; i++) data[i] = floatToHalf(draw());
-        feeds[input.name] = new ort.Tensor('float16', data, dims);
+        feeds[input.name] = float16Tensor(data, dims);
         break;
       }
       default:
@@ -66,7 +66,7 @@ export function convertFeed(t: Tensor, dtype: string): Tensor {
     const src = t.data as Float32Array;
     const data = new Uint16Array(src.length);
     for (let i = 0; i < src.length; i++) data[i] = floatToHalf(src[i]);
-    return new ort.Tensor('float16', data, dims);
+    return float16Tensor(data, dims);
   }
   if (t.type === 'float16' && dtype === 'float32') {
     return new ort.Tensor('float32', Float32Array.from(t.data as Uint16Array, halfToFloat), dims);
