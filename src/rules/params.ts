@@ -173,7 +173,7 @@ export function assertFiniteInitializers(graph: Graph): void {
 }
 
 function nonFiniteError(name: string, value: number, index: number): UserError {
-  return new UserError(`tensor ${printable(name)} holds ${value} at index ${index}; a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
+  return new UserError(`tensor ${printable(name)} holds ${value} at element ${index}: a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
 }
 
 export function usedOnlyBy(v: Value, graph: Graph, nodes: ReadonlySet<Node>): boolean {

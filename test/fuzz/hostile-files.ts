@@ -124,19 +124,19 @@ export const HOSTILE: readonly HostileCase[] = [
     name: 'NaN in an ONNX conv weight',
     out: '.onnx',
     make: (d) => write(d, 'nan.onnx', withChangedWeight(fs.readFileSync(TRAIN_ONNX), 'stage1.0.rbr_dense.conv.weight', 5, () => NaN)),
-    message: /tensor stage1\.0\.rbr_dense\.conv\.weight holds NaN at index 5/,
+    message: /tensor stage1\.0\.rbr_dense\.conv\.weight holds NaN at element 5/,
   },
   {
     name: 'Inf in an ONNX BN scale',
     out: '.onnx',
     make: (d) => write(d, 'inf.onnx', withChangedWeight(fs.readFileSync(TRAIN_ONNX), 'stage0.rbr_1x1.bn.weight', 0, () => Infinity)),
-    message: /tensor stage0\.rbr_1x1\.bn\.weight holds Infinity at index 0/,
+    message: /tensor stage0\.rbr_1x1\.bn\.weight holds Infinity at element 0/,
   },
   {
     name: 'NaN in an ONNX weight no merge reads (the classifier head)',
     out: '.onnx',
     make: (d) => write(d, 'head.onnx', withChangedWeight(fs.readFileSync(TRAIN_ONNX), 'linear.weight', 7, () => NaN)),
-    message: /tensor linear\.weight holds NaN at index 7/,
+    message: /tensor linear\.weight holds NaN at element 7/,
   },
   {
     name: 'a negative BN running_var in ONNX',

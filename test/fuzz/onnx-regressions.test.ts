@@ -159,7 +159,7 @@ test('refusals by the rules name tensors on one line, with eps as the model give
   });
   const e = await rejected(convert(file, path.join(dir, 'names-out.onnx'), { verify: false }));
   expect(e).toBeInstanceOf(UserError);
-  expect(e.message).toContain('tensor stage0\\nweight holds NaN at index 0');
+  expect(e.message).toContain('tensor stage0\\nweight holds NaN at element 0');
   expect(e.message).not.toMatch(/\n/);
 
   const varFile = edited('negative-var.onnx', (g) => {
