@@ -123,11 +123,16 @@ function resolve(name: string, ref: readonly Dim[], cand: readonly Dim[], proble
       const label = r !== '' ? ` ("${r}")` : '';
       throw new UserError(`input "${name}" has a dynamic dimension ${i}${label} that cannot be resolved: its shape is [${fmt(ref)}]`, {
         code: 'BAD_USAGE',
-        hint: `give the full shape of input "${name}": one number for each dimension of [${fmt(ref)}]`,
+        hint: `give the full shape, one number for each dimension of [${fmt(ref)}]: --input-shape ${name}:${example(ref)} on the command line, inputShapes in the library`,
       });
     }
   }
   return out;
+}
+
+/** The shape to fill in: known sizes as they are, the batch as 1, the others by their names. */
+function example(dims: readonly Dim[]): string {
+  return dims.map((d, i) => (typeof d === 'number' ? String(d) : i === 0 || BATCH_NAMES.test(d) ? '1' : d !== '' ? d.toUpperCase() : 'N')).join('x');
 }
 
 function show(d: Dim): string {
