@@ -118,8 +118,16 @@ function deviceOf(ep: EpName): DeviceInfo {
   return { name: 'unknown', source: 'none' };
 }
 
+/**
+ * onnxruntime logs warnings to stderr by default, one line per initializer that is also a graph input
+ * (common in older exports), between our report's lines and past --quiet. Errors still show; whatever
+ * makes a session fail also comes back as its error, which the report quotes.
+ */
+const SESSION_LOG = { logSeverityLevel: 3 } as const;
+
 async function load(file: string, ep: EpName, options: OpenOptions): Promise<InferenceSession> {
   const sessionOptions: InferenceSession.SessionOptions = {
+    ...SESSION_LOG,
     executionProviders: [ep],
     ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
   };
@@ -140,7 +148,7 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
 async function cpuLoadError(file: string): Promise<unknown> {
   let session: InferenceSession;
   try {
-    session = await onnxruntime().InferenceSession.create(file, { executionProviders: ['cpu'] });
+    session = await onnxruntime().InferenceSession.create(file, { ...SESSION_LOG, executionProviders: ['cpu'] });
   } catch (e) {
     return e;
   }
@@ -195,7 +203,7 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
     return { available: false, reason: `onnxruntime-node has no WebGPU provider on ${process.platform}/${process.arch}` };
   }
   try {
-    const s = await onnxruntime().InferenceSession.create(probeModel(), { executionProviders: ['webgpu'] });
+    const s = await onnxruntime().InferenceSession.create(probeModel(), { ...SESSION_LOG, executionProviders: ['webgpu'] });
     await s.release();
     return { available: true, device: webgpuDevice() };
   } catch (e) {

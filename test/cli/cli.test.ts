@@ -108,6 +108,25 @@ describe('repvgg-convert CLI', () => {
     expect(fs.readFileSync(existing, 'utf8')).toBe('keep me');
   });
 
+  test("onnxruntime's own warnings stay out of the report (initializers listed as graph inputs)", () => {
+    // Before, onnxruntime logged a warning line per weight of such a model, past --quiet too.
+    const out = path.join(dir, 'init-inputs.onnx');
+    const r = cli(path.join(caseDir('repvgg-init-inputs-bn'), 'train.onnx'), out, '--quiet');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const loud = cli(path.join(caseDir('repvgg-init-inputs-bn'), 'train.onnx'), out);
+    expect(loud.stderr).toMatch(/PASSED/);
+    expect(loud.stderr).not.toMatch(/appears in graph inputs|onnxruntime:/);
+  });
+
+  test('a model exported without its weights is refused, saying how to export it', () => {
+    const out = path.join(dir, 'no-weights.onnx');
+    const r = cli(path.join(ROOT, 'fixtures', 'bad', 'no-weights.onnx'), out);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: \S*no-weights\.onnx has no weights to merge: every Conv weight \(16\) is a graph input, not a constant\n  fix: export the model with its parameters \(torch\.onnx\.export with export_params=True, the default\)\n$/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   test('an output path that is a device is refused up front, and the device stays', () => {
     // As root, a rename over /dev/null would have replaced the device with the model.
     const r = cli(train, '/dev/null', '--to', 'onnx', '--no-verify');
