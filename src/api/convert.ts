@@ -12,7 +12,7 @@ import type { TrtReport } from '../rules/trt-friendly';
 import { stageOnnx, writeOnnx } from '../formats/onnx/write';
 import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
-import { assertFiniteInitializers } from '../rules/params';
+import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { EventSink, phase } from './events';
 import { resolveInputShapes } from './model-info';
@@ -184,6 +184,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
   const model = read.value;
   try {
     const merge = await phase(emit, 'merge', () => {
+      assertHasWeights(model.graph, input);
       const report = reparameterize(model.graph, { defaultEpsilon: options.bnEps });
       assertFiniteInitializers(model.graph);
       return report;

@@ -172,6 +172,21 @@ export function assertFiniteInitializers(graph: Graph): void {
   }
 }
 
+/**
+ * A model exported without its parameters (torch.onnx.export with export_params=False) takes every Conv
+ * weight as a graph input: nothing can be merged, and a check would run both models on random weights.
+ */
+export function assertHasWeights(graph: Graph, file: string): void {
+  const convs = graph.nodes.filter((n) => n.opType === 'Conv' && n.domain === '' && n.inputs[1]);
+  if (convs.length === 0 || convs.some((n) => constantTensor(n.inputs[1]!))) return;
+  // Weights computed inside the graph (a dequantization, say) are the rules' to explain, site by site.
+  if (!convs.every((n) => !n.inputs[1]!.producer)) return;
+  throw new UserError(`${printable(file)} has no weights to merge: every Conv weight (${convs.length}) is a graph input, not a constant`, {
+    code: 'BAD_INPUT',
+    hint: 'export the model with its parameters (torch.onnx.export with export_params=True, the default)',
+  });
+}
+
 function nonFiniteError(name: string, value: number, index: number): UserError {
   return new UserError(`tensor ${printable(name)} holds ${value} at element ${index}: a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
 }
