@@ -69,7 +69,12 @@ export function toFloat16(model: OnnxModel, options: Fp16Options = {}): Fp16Repo
   }
   let casts = 0;
   g.transaction(() => {
-    for (const { v, t } of plans) g.replaceInitializer(v, { tensor: halfTensor(t) });
+    const graphInputs = new Set(g.inputs);
+    for (const { v, t } of plans) {
+      g.replaceInitializer(v, { tensor: halfTensor(t) });
+      // Older exports also list every weight among the graph inputs: that declaration must say float16 too.
+      if (graphInputs.has(v)) setIoType(model, v, GraphField.input);
+    }
     for (const { n, t } of constPlans) replaceNode(g, n, [{ name: 'value', value: { type: 'tensor', value: halfTensor(t) } }]);
     for (const n of [...g.nodes]) {
       const to = n.attributes.get('to')?.value;

@@ -11,7 +11,8 @@ import { reparameterize } from '../../src/rules/pipeline';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16 } from '../../src/verify';
 import { caseDir, tempDir } from '../helpers/fixtures';
 
-const CASES = ['repvgg-bn', 'repvgg-se-folded', 'repvgg-g4-bn', 'detect-bn', 'mobileone-bn', 'acnet-bn'];
+// repvgg-init-inputs-bn lists every weight among the graph inputs: those declarations turn float16 too.
+const CASES = ['repvgg-bn', 'repvgg-se-folded', 'repvgg-g4-bn', 'detect-bn', 'mobileone-bn', 'acnet-bn', 'repvgg-init-inputs-bn'];
 
 describe('FP16 deploy models', () => {
   const dir = tempDir();
@@ -27,6 +28,7 @@ describe('FP16 deploy models', () => {
     const m = readOnnx(out);
     expect(m.graph.initializers().filter((v) => v.initializer!.tensor.dtype === 'float32' && !v.uses.every((u) => u.node.opType === 'Resize'))).toEqual([]);
     expect(m.graph.inputs[0].type?.elemType).toBe(10);
+    for (const v of m.graph.inputs.filter((x) => x.initializer)) expect([v.name, v.type?.elemType]).toEqual([v.name, 10]);
     m.close();
   });
 

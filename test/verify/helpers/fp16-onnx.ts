@@ -37,6 +37,8 @@ export function writeFp16Copy(source: string, target: string, layout: Fp16Layout
     const ioInfo = new Map(model.ioInfo);
     const retype = (v: Value, no: number, elemType: number) =>
       ioInfo.set(v.name, new Message().bytesField(no, valueInfo({ name: v.name, elemType, dims: dimsOf(v) })));
+    // Weights that older exports also list as graph inputs are declared with their new type.
+    g.inputs.filter((v) => v.initializer?.tensor.dtype === 'float16').forEach((v) => retype(v, GraphField.input, FLOAT16));
     if (layout === 'io') {
       g.inputs.filter((v) => !v.initializer).forEach((v) => retype(v, GraphField.input, FLOAT16));
       g.outputs.forEach((v) => retype(v, GraphField.output, FLOAT16));
