@@ -245,6 +245,8 @@ async function verifyInScratch(input: string, model: OnnxModel, options: VerifyO
 /** Verification of a conversion failed; carries the full result so callers can report it. */
 export class ConversionCheckFailed extends CheckFailedError {
   constructor(readonly result: ConvertResult, kept: boolean) {
-    super(`the deploy model differs from the training-time model beyond tolerance; ${kept ? `${result.output} was written anyway (--keep-failed)` : 'no output was written'}`);
+    const problems = result.verify?.problems ?? [];
+    const what = problems.length > 0 ? `the deploy model could not be compared with the training-time model (${problems.join('; ')})` : 'the deploy model differs from the training-time model beyond tolerance';
+    super(`${what}; ${kept ? `${result.output} was written anyway (--keep-failed)` : 'no output was written'}`);
   }
 }

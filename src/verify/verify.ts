@@ -227,7 +227,12 @@ async function compareSessions(
     } else {
       const stats = track.acc.result();
       const fp32Exceed = track.fp32?.result();
-      result.outputs[name] = { ok: stats.failingElements === 0, ...base, ...stats, ...(fp32Exceed ? { fp32Exceed } : {}) };
+      // NaN matches NaN: a reference that is non-finite everywhere (random weights fed as inputs, say)
+      // would let any candidate that is also non-finite pass.
+      const nonFinite = stats.nanCount.reference + stats.infCount.reference;
+      const problem = stats.elements > 0 && nonFinite === stats.elements ? `every reference value (${stats.elements}) is NaN or infinite, so the comparison shows nothing` : undefined;
+      if (problem) problems.push(`output "${name}": ${problem}`);
+      result.outputs[name] = { ok: stats.failingElements === 0 && !problem, ...base, ...stats, ...(fp32Exceed ? { fp32Exceed } : {}), ...(problem ? { problem } : {}) };
     }
   }
   return result;

@@ -94,6 +94,24 @@ describe('element mismatches', () => {
     expect(r.outputs.y.failingElements).toBe(nans.reference);
     expect(r.outputs.y.nanCount).toEqual({ reference: nans.reference, candidate: 0 });
   });
+
+  test('a reference that is NaN everywhere shows nothing, so the check fails and says why', async () => {
+    const nowhere = writeTiny(tmp.dir, 'sqrt-neg.onnx', {
+      inputs: [{ name: 'x', dims: [64] }],
+      outputs: [{ name: 'y', dims: [64] }],
+      nodes: [
+        { op: 'Abs', inputs: ['x'], outputs: ['a'] },
+        { op: 'Neg', inputs: ['a'], outputs: ['n'] },
+        { op: 'Sqrt', inputs: ['n'], outputs: ['y'] },
+      ],
+    });
+    const r = await verifyModels(nowhere, nowhere);
+    expect(r.ok).toBe(false);
+    expect(r.outputs.y.nanCount).toEqual({ reference: 64, candidate: 64 });
+    expect(r.outputs.y.failingElements).toBe(0);
+    expect(r.outputs.y.problem).toBe('every reference value (64) is NaN or infinite, so the comparison shows nothing');
+    expect(r.problems).toEqual(['output "y": every reference value (64) is NaN or infinite, so the comparison shows nothing']);
+  });
 });
 
 describe('input shapes', () => {

@@ -37,7 +37,11 @@ export async function runVerify(a: VerifyCommandArgs, out: Output): Promise<numb
   if (report.ok) out.say(text);
   else {
     out.shout(text);
-    throw new CheckFailedError(`${a.candidate} differs from ${a.reference} beyond atol ${report.atol} / rtol ${report.rtol}`);
+    throw new CheckFailedError(
+      report.problems.length > 0
+        ? `${a.candidate} and ${a.reference} could not be compared: ${report.problems.join('; ')}`
+        : `${a.candidate} differs from ${a.reference} beyond atol ${report.atol} / rtol ${report.rtol}`,
+    );
   }
   return 0;
 }
