@@ -31,6 +31,8 @@ export interface OnnxModel {
   readonly irVersion: number;
   readonly opsets: readonly { readonly domain: string; readonly version: number }[];
   readonly producer: string;
+  /** The external data files the model was read with (none for a model built in memory). */
+  readonly dataFiles?: readonly string[];
   close(): void;
 }
 
@@ -86,6 +88,7 @@ export function readOnnxFrom(source: ByteSource, baseDir: string): OnnxModel {
     irVersion: toInt64(ir.value),
     opsets,
     producer: producerField ? r.string(producerField) : '',
+    dataFiles: external.paths,
     close: () => {
       external.close();
       source.close();

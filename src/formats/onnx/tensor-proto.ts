@@ -175,6 +175,10 @@ export class ExternalFiles {
     }
     return s;
   };
+  /** The data files opened so far (every one the model names, once its graph is decoded). */
+  get paths(): string[] {
+    return [...this.open.keys()].map((location) => path.join(this.baseDir, location));
+  }
   close(): void {
     for (const s of this.open.values()) s.close();
     this.open.clear();

@@ -187,7 +187,9 @@ export interface WriteOnnxOptions extends StageOptions {
 /** Writes the model to a staged file beside `target` (with its data file, if any); the caller commits (or aborts) it. */
 export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): StagedFile<WriteResult> {
   const inline = encodeModel(model);
-  if (!useExternalData(options.externalData, inline.size)) {
+  const external = useExternalData(options.externalData, inline.size);
+  refuseOverwritingInputs(external ? [target, dataFilePath(target)] : [target], model);
+  if (!external) {
     return stageFile(
       target,
       (sink) => {
@@ -197,7 +199,6 @@ export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOp
       options,
     );
   }
-  refuseOverwritingInputs(target, model);
   const layout = new ExternalLayout(dataFileName(target));
   const msg = encodeModel(model, { initializer: layout.initializer });
   return stageModelWithData(
@@ -214,17 +215,22 @@ export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOp
   );
 }
 
-/** The data file replaces whatever has its name: never a file this model is read from. */
-function refuseOverwritingInputs(target: string, model: OnnxModel): void {
-  const data = dataFilePath(target);
-  const sources = new Set([model.source.name]);
+/**
+ * The output (and its data file) replace whatever has their names: never a file this model is read
+ * from. An input's data file replaced would leave the input model pointing into the deploy model.
+ */
+function refuseOverwritingInputs(targets: readonly string[], model: OnnxModel): void {
+  const sources = new Set([model.source.name, ...(model.dataFiles ?? [])]);
   for (const v of model.graph.initializers()) {
     const d = v.initializer!.tensor.data;
     if (d.kind === 'range') sources.add(d.range.source.name);
   }
-  for (const s of sources) {
-    if (s && fs.existsSync(s) && samePath(s, data)) {
-      throw new UserError(`writing ${target} would replace ${data}, which the model being written reads from`, { code: 'BAD_USAGE', hint: 'write the output to another name or folder' });
+  for (const t of targets) {
+    for (const s of sources) {
+      if (s && fs.existsSync(s) && samePath(s, t)) {
+        const message = t === targets[0] ? `the output ${t} is a file the input model is read from` : `writing ${targets[0]} would replace ${t}, which the input model is read from`;
+        throw new UserError(`${message}; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'write the output to another name or folder' });
+      }
     }
   }
 }

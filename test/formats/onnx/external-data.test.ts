@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../../../src/formats/atomic-file';
 import { reparameterize } from '../../../src/rules/pipeline';
 import { byteLength, tensorBytes } from '../../../src/tensor';
 import { verifyModels } from '../../../src/verify';
+import { rejection } from '../../helpers/errors';
 import { caseDir, reference, relError, runModel, tempDir } from '../../helpers/fixtures';
 
 const CASE = 'repvgg-bn';
@@ -164,7 +165,8 @@ test('external data is used when asked, and always when the model would pass 2 G
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('the data file never replaces a file the model reads from', () => {
+/** A fresh folder holding a.onnx, a deploy model whose tensors are in a.onnx.data. */
+function withDataFile(): string {
   const dir = tempDir();
   const m = deployModel();
   try {
@@ -172,15 +174,40 @@ test('the data file never replaces a file the model reads from', () => {
   } finally {
     m.close();
   }
-  // a.onnx reads a.onnx.data; writing "a.onnx" elsewhere is fine, but a model named so that its data file is a.onnx.data is not.
-  const a = readOnnx(path.join(dir, 'a.onnx'));
+  return dir;
+}
+
+test('the data file never replaces a file the model reads from', () => {
+  const dir = withDataFile();
+  // b.onnx (a copy of a.onnx) reads a.onnx.data; writing "a.onnx" elsewhere is fine, but a model named so that its data file is a.onnx.data is not.
+  fs.copyFileSync(path.join(dir, 'a.onnx'), path.join(dir, 'b.onnx'));
+  const a = readOnnx(path.join(dir, 'b.onnx'));
   try {
     fs.mkdirSync(path.join(dir, 'sub'));
     expect(() => stageOnnx(path.join(dir, 'sub', 'a.onnx'), a, { externalData: true }).abort()).not.toThrow();
-    expect(() => stageOnnx(path.join(dir, 'a.onnx'), a, { externalData: true })).toThrow(/would replace .*a\.onnx\.data/);
+    expect(() => stageOnnx(path.join(dir, 'a.onnx'), a, { externalData: true })).toThrow(/writing .*a\.onnx would replace .*a\.onnx\.data, which the input model is read from/);
   } finally {
     a.close();
   }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('no output, with or without a data file, replaces a data file of the input', async () => {
+  const dir = withDataFile();
+  const data = path.join(dir, 'a.onnx.data');
+  const before = fs.readFileSync(data);
+  // Named as the input's data file itself: a rename over it would leave a.onnx reading the deploy model.
+  const e = await rejection(convert(path.join(dir, 'a.onnx'), data, { to: 'onnx', verify: false }));
+  expect(e.message).toBe(`the output ${data} is a file the input model is read from; refusing to overwrite it`);
+  const a = readOnnx(path.join(dir, 'a.onnx'));
+  try {
+    expect(a.dataFiles).toEqual([data]);
+    expect(() => stageOnnx(data, a, { externalData: false })).toThrow(/is a file the input model is read from/);
+  } finally {
+    a.close();
+  }
+  expect(Buffer.compare(fs.readFileSync(data), before)).toBe(0);
+  expect(fs.readdirSync(dir).sort()).toEqual(['a.onnx', 'a.onnx.data']);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
