@@ -9,6 +9,22 @@ export interface Outcome {
   readonly message: string;
 }
 
+/** What `--json` prints on stdout for a run that failed before it had a report to print. */
+export interface ErrorReport {
+  readonly ok: false;
+  readonly exitCode: number;
+  readonly error: { readonly code: string; readonly message: string; readonly hint?: string };
+}
+
+export function errorReport(e: unknown, outcome: Outcome): ErrorReport {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const code = e instanceof UserError || e instanceof CheckFailedError ? e.code : 'INTERNAL';
+  const hint = e instanceof UserError ? e.hint : undefined;
+  // The internal tier's message carries the versions and the request to report it.
+  const message = code === 'INTERNAL' ? outcome.message : err.message;
+  return { ok: false, exitCode: outcome.code, error: { code, message, ...(hint ? { hint } : {}) } };
+}
+
 export function classify(e: unknown, debug: boolean): Outcome {
   // Messages can quote names from the file: control characters are escaped so each stays one line.
   if (e instanceof CheckFailedError) return { code: EXIT.checkFailed, message: `check failed: ${printable(e.message, 2000)}` };

@@ -7,8 +7,8 @@ import type { BenchArgs } from './commands/bench';
 import { ConvertArgs, convertCommand, runConvert } from './commands/convert';
 import type { InspectArgs } from './commands/inspect';
 import type { VerifyCommandArgs } from './commands/verify';
-import { EXIT, classify, packageVersion } from './exit';
-import { makeOutput } from './output';
+import { EXIT, classify, errorReport, packageVersion } from './exit';
+import { makeOutput, reportPrinted } from './output';
 
 // yargs runs a command's builder only when that command runs (the default command's also for --help and
 // --version), so the other commands, and what they import, load only when invoked.
@@ -80,6 +80,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     const outcome = classify(e, debug);
     process.stderr.write(`${outcome.message}\n`);
+    // A CI step reading stdout gets a JSON document whatever happened.
+    if (argv.includes('--json') && !reportPrinted()) process.stdout.write(`${JSON.stringify(errorReport(e, outcome), null, 2)}\n`);
     return outcome.code;
   }
 }

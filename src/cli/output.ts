@@ -24,7 +24,15 @@ export function makeOutput(flags: { json?: boolean; quiet?: boolean; verbose?: b
       process.stderr.write(`${text}\n`);
     },
     report(data) {
+      reported = true;
       process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     },
   };
+}
+
+let reported = false;
+
+/** Whether a command has printed its report: under --json, a run that fails before that prints its error instead. */
+export function reportPrinted(): boolean {
+  return reported;
 }

@@ -137,6 +137,19 @@ describe('repvgg-convert CLI', () => {
     if (process.platform === 'linux') expect(fs.statSync('/dev/null').isCharacterDevice()).toBe(true);
   });
 
+  test('--json: a run that fails before its report prints the error as JSON on stdout', () => {
+    const bad = path.join(ROOT, 'fixtures', 'bad', 'truncated.onnx');
+    const r = cli(bad, path.join(dir, 'never.onnx'), '--json');
+    expect(r.code).toBe(2);
+    const j = JSON.parse(r.stdout);
+    expect(j).toEqual({ ok: false, exitCode: 2, error: { code: 'BAD_INPUT', message: expect.stringMatching(/truncated\.onnx is not an ONNX model \(.* at byte 20\)$/) } });
+    expect(r.stderr).toMatch(/^error: /);
+    const usage = cli(train, '--json');
+    expect(JSON.parse(usage.stdout)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'BAD_USAGE', hint: 'see repvgg-convert --help' } });
+    // Without --json, stdout stays empty.
+    expect(cli(bad, path.join(dir, 'never.onnx')).stdout).toBe('');
+  });
+
   test('usage errors exit 2', () => {
     expect(cli(train).code).toBe(2);
     expect(cli(train, path.join(dir, 'x.unknown')).code).toBe(2);
