@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'BAD_USAGE'      // flags or paths do not make sense
   | 'UNSUPPORTED'    // valid input the tool cannot handle (yet)
   | 'MISSING_RUNTIME'// an execution provider or tool is not installed
+  | 'CANNOT_WRITE'   // the output cannot be written: no space, no permission, a read-only disk
   | 'CHECK_FAILED';  // equivalence did not hold
 
 /** The user can fix this: exit 2. `hint` says how. */

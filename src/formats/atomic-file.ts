@@ -47,6 +47,8 @@ export interface StageOptions {
    * this run reads the file back (verification, a TensorRT build), so that it reads from memory.
    */
   readonly direct?: boolean;
+  /** The name errors give the file, when `target` is a staging path (external data's folder). */
+  readonly label?: string;
 }
 
 /**
@@ -82,11 +84,35 @@ function kindOf(st: fs.Stats): string {
   return 'not a regular file';
 }
 
+/** What the machine, not the input, keeps an output from being written: said as such, not as a bug. */
+const WRITE_FAILURES: Readonly<Record<string, readonly [string, string]>> = {
+  ENOSPC: ['no space is left on the device', 'free some space, or write to another disk'],
+  EDQUOT: ['the disk quota is used up', 'free some space, or write to another disk'],
+  EACCES: ['permission denied', 'write into a folder you may write to'],
+  EPERM: ['the operation is not permitted', 'write into a folder you may write to'],
+  EROFS: ['the file system is read-only', 'write to another folder'],
+  EFBIG: ['the file is too large for this file system', 'write to another file system; --external-data keeps an ONNX model small'],
+  EIO: ['the disk reported an I/O error', 'check the disk, then run again'],
+};
+
+/** A write error with one of the codes above as a UserError (CANNOT_WRITE, exit 2); anything else as it is. */
+export function writeFailure(e: unknown, target: string): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const known = code === undefined ? undefined : WRITE_FAILURES[code];
+  if (!known) return e;
+  return new UserError(`cannot write ${target}: ${known[0]} (${code})`, { code: 'CANNOT_WRITE', hint: known[1], cause: e });
+}
+
 export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
   checkOutputPath(target);
   const dir = path.dirname(path.resolve(target));
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', 0o644);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+  } catch (e) {
+    throw writeFailure(e, options.label ?? target);
+  }
   staged.add(tmp);
   let open = true;
   const sink = new FileSink(fd, { path: tmp, direct: options.direct });
@@ -101,8 +127,12 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
       target,
       result,
       commit() {
-        fs.renameSync(tmp, target);
-        syncFolder(dir);
+        try {
+          fs.renameSync(tmp, target);
+          syncFolder(dir);
+        } catch (e) {
+          throw writeFailure(e, options.label ?? target);
+        }
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
         if (!staged.has(dir)) committed.push(target);
@@ -117,7 +147,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
     if (open) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     staged.delete(tmp);
-    throw e;
+    throw writeFailure(e, options.label ?? target);
   }
 }
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../../src/errors';
-import { writeFileAtomic } from '../../src/formats/atomic-file';
+import { writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
 import { thrown } from '../helpers/errors';
 import { tempDir } from '../helpers/fixtures';
 
@@ -76,4 +76,56 @@ test('a dangling symlink is replaced by the output (nothing stood there to keep)
   expect(fs.lstatSync(link).isFile()).toBe(true);
   expect(fs.readFileSync(link, 'utf8')).toBe('weights');
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('what the machine refuses is said as such (CANNOT_WRITE, exit 2), and nothing is left behind', () => {
+  const errno = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
+
+  test('no space left while writing: the temporary file goes, an existing output stays', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'out.bin');
+    fs.writeFileSync(target, 'old weights');
+    const nodeFs = require('fs') as typeof fs;
+    const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(() => {
+      throw errno('ENOSPC');
+    });
+    let e: unknown;
+    try {
+      e = thrown(() => writeFileAtomic(target, (sink) => sink.write(Buffer.alloc(1 << 16))));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).code).toBe('CANNOT_WRITE');
+    expect((e as UserError).message).toBe(`cannot write ${target}: no space is left on the device (ENOSPC)`);
+    expect((e as UserError).hint).toBe('free some space, or write to another disk');
+    expect(fs.readdirSync(dir)).toEqual(['out.bin']);
+    expect(fs.readFileSync(target, 'utf8')).toBe('old weights');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a folder that may not be written to, and an error with another code, which stays as it is', () => {
+    const dir = tempDir();
+    const target = path.join(dir, 'out.bin');
+    const nodeFs = require('fs') as typeof fs;
+    for (const [code, expected] of [
+      ['EACCES', /^cannot write .*out\.bin: permission denied \(EACCES\)$/],
+      ['EROFS', /^cannot write .*out\.bin: the file system is read-only \(EROFS\)$/],
+    ] as const) {
+      const spy = jest.spyOn(nodeFs, 'openSync').mockImplementation(() => {
+        throw errno(code);
+      });
+      try {
+        const e = thrown(() => writeFileAtomic(target, (sink) => sink.write(Buffer.from('x'))));
+        expect(e).toBeInstanceOf(UserError);
+        expect(e.message).toMatch(expected);
+      } finally {
+        spy.mockRestore();
+      }
+    }
+    const odd = errno('EWEIRD');
+    expect(writeFailure(odd, target)).toBe(odd);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

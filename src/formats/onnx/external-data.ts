@@ -11,7 +11,7 @@ import * as path from 'path';
 import { dtypeInfo } from '../../dtype';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, syncFolder, trackStaged } from '../atomic-file';
+import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, syncFolder, trackStaged, writeFailure } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -123,16 +123,21 @@ export function stageModelWithData<T>(
   const dataTarget = dataFilePath(target);
   checkOutputPath(target);
   checkOutputPath(dataTarget);
-  const folder = fs.mkdtempSync(path.join(dir, `.${path.basename(target)}.`));
+  let folder: string;
+  try {
+    folder = fs.mkdtempSync(path.join(dir, `.${path.basename(target)}.`));
+  } catch (e) {
+    throw writeFailure(e, target);
+  }
   const release = trackStaged(folder);
   const discard = () => {
     fs.rmSync(folder, { recursive: true, force: true });
     release();
   };
   try {
-    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData, options);
+    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData, { ...options, label: dataTarget });
     data.commit();
-    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result), options);
+    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result), { ...options, label: target });
     model.commit();
     return {
       tmp: model.target,
@@ -142,9 +147,13 @@ export function stageModelWithData<T>(
       result: model.result,
       commit() {
         // Data first: the model that names it only appears once it is in place.
-        fs.renameSync(data.target, dataTarget);
-        fs.renameSync(model.target, target);
-        syncFolder(dir);
+        try {
+          fs.renameSync(data.target, dataTarget);
+          fs.renameSync(model.target, target);
+          syncFolder(dir);
+        } catch (e) {
+          throw writeFailure(e, target);
+        }
         noteCommitted(dataTarget);
         noteCommitted(target);
         discard();
