@@ -84,6 +84,23 @@ function kindOf(st: fs.Stats): string {
   return 'not a regular file';
 }
 
+/**
+ * The output replaces a file by rename, so it is a new file: it takes the old one's permissions (a
+ * private 0600 model stays private), and, when run as root, its owner.
+ */
+function keepAccess(fd: number, target: string): void {
+  let prior: fs.Stats;
+  try {
+    prior = fs.statSync(target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // a new output keeps the default mode
+    throw e;
+  }
+  if (!prior.isFile()) return;
+  fs.fchmodSync(fd, prior.mode & 0o7777);
+  if (process.getuid?.() === 0) fs.fchownSync(fd, prior.uid, prior.gid);
+}
+
 /** What the machine, not the input, keeps an output from being written: said as such, not as a bug. */
 const WRITE_FAILURES: Readonly<Record<string, readonly [string, string]>> = {
   ENOSPC: ['no space is left on the device', 'free some space, or write to another disk'],
@@ -119,6 +136,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
   try {
     const result = write(sink);
     sink.flush();
+    keepAccess(fd, options.label ?? target);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     open = false;

@@ -129,3 +129,22 @@ describe('what the machine refuses is said as such (CANNOT_WRITE, exit 2), and n
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+posix('a replaced output keeps the permissions (and, as root, the owner) of the file it replaces', () => {
+  const dir = tempDir();
+  const target = path.join(dir, 'private.bin');
+  fs.writeFileSync(target, 'old', { mode: 0o600 });
+  fs.chmodSync(target, 0o600);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) fs.chownSync(target, 12345, 23456);
+  writeFileAtomic(target, (sink) => sink.write(Buffer.from('new')));
+  const st = fs.statSync(target);
+  expect(st.mode & 0o7777).toBe(0o600);
+  if (asRoot) expect([st.uid, st.gid]).toEqual([12345, 23456]);
+  expect(fs.readFileSync(target, 'utf8')).toBe('new');
+  // A new output gets the usual mode (0644 less the umask).
+  const fresh = path.join(dir, 'fresh.bin');
+  writeFileAtomic(fresh, (sink) => sink.write(Buffer.from('x')));
+  expect(fs.statSync(fresh).mode & 0o777).toBe(0o644 & ~process.umask());
+  fs.rmSync(dir, { recursive: true, force: true });
+});
