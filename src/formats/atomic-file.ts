@@ -101,6 +101,21 @@ function keepAccess(fd: number, target: string): void {
   if (process.getuid?.() === 0) fs.fchownSync(fd, prior.uid, prior.gid);
 }
 
+/**
+ * The output's name as staging names begin: cut to 200 bytes, so that with the suffix they still fit
+ * the 255 bytes a file name may have (an output named near that limit is legal; its staging file must
+ * be too).
+ */
+export function stagingStem(target: string): string {
+  const base = path.basename(target);
+  const bytes = Buffer.from(base);
+  if (bytes.length <= 200) return base;
+  // Cut at a character boundary: drop UTF-8 continuation bytes (10xxxxxx) at the cut.
+  let end = 200;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString();
+}
+
 /** What the machine, not the input, keeps an output from being written: said as such, not as a bug. */
 const WRITE_FAILURES: Readonly<Record<string, readonly [string, string]>> = {
   ENOSPC: ['no space is left on the device', 'free some space, or write to another disk'],
@@ -110,6 +125,7 @@ const WRITE_FAILURES: Readonly<Record<string, readonly [string, string]>> = {
   EROFS: ['the file system is read-only', 'write to another folder'],
   EFBIG: ['the file is too large for this file system', 'write to another file system; --external-data keeps an ONNX model small'],
   EIO: ['the disk reported an I/O error', 'check the disk, then run again'],
+  ENAMETOOLONG: ['the name is too long for the file system', 'use a shorter file name'],
 };
 
 /** A write error with one of the codes above as a UserError (CANNOT_WRITE, exit 2); anything else as it is. */
@@ -123,7 +139,7 @@ export function writeFailure(e: unknown, target: string): unknown {
 export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
   checkOutputPath(target);
   const dir = path.dirname(path.resolve(target));
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const tmp = path.join(dir, `.${stagingStem(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);

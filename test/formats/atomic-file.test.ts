@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../../src/errors';
-import { writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
+import { stagingStem, writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
 import { thrown } from '../helpers/errors';
 import { tempDir } from '../helpers/fixtures';
 
@@ -146,5 +146,19 @@ posix('a replaced output keeps the permissions (and, as root, the owner) of the 
   const fresh = path.join(dir, 'fresh.bin');
   writeFileAtomic(fresh, (sink) => sink.write(Buffer.from('x')));
   expect(fs.statSync(fresh).mode & 0o777).toBe(0o644 & ~process.umask());
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('an output named near the 255-byte limit is staged under a shorter name, cut between characters', () => {
+  const dir = tempDir();
+  const long = path.join(dir, `${'é'.repeat(125)}.bin`); // 255 bytes
+  writeFileAtomic(long, (sink) => sink.write(Buffer.from('weights')));
+  expect(fs.readFileSync(long, 'utf8')).toBe('weights');
+  expect(fs.readdirSync(dir)).toEqual([path.basename(long)]);
+  const stem = stagingStem(long);
+  expect(Buffer.byteLength(stem)).toBe(200);
+  expect(stem).toBe('é'.repeat(100));
+  expect(stagingStem(path.join(dir, `x${'é'.repeat(120)}`))).toBe(`x${'é'.repeat(99)}`);
+  expect(stagingStem('/a/short.onnx')).toBe('short.onnx');
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { dtypeInfo } from '../../dtype';
 import { Initializer } from '../../ir/graph';
 import { byteLength } from '../../tensor';
-import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, syncFolder, trackStaged, writeFailure } from '../atomic-file';
+import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, stagingStem, syncFolder, trackStaged, writeFailure } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
 import { TensorField } from './fields';
@@ -125,7 +125,7 @@ export function stageModelWithData<T>(
   checkOutputPath(dataTarget);
   let folder: string;
   try {
-    folder = fs.mkdtempSync(path.join(dir, `.${path.basename(target)}.`));
+    folder = fs.mkdtempSync(path.join(dir, `.${stagingStem(target)}.`));
   } catch (e) {
     throw writeFailure(e, target);
   }
