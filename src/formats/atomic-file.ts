@@ -163,13 +163,19 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
       commit() {
         try {
           fs.renameSync(tmp, target);
-          syncFolder(dir);
         } catch (e) {
+          fs.rmSync(tmp, { force: true });
+          staged.delete(tmp);
           throw writeFailure(e, options.label ?? target);
         }
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
         if (!staged.has(dir)) committed.push(target);
+        try {
+          syncFolder(dir);
+        } catch (e) {
+          throw writeFailure(e, options.label ?? target);
+        }
       },
       abort() {
         fs.rmSync(tmp, { force: true });

@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../../src/errors';
-import { stagingStem, writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
+import { stageFile, stagingStem, writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
 import { thrown } from '../helpers/errors';
 import { tempDir } from '../helpers/fixtures';
 
@@ -160,5 +160,24 @@ test('an output named near the 255-byte limit is staged under a shorter name, cu
   expect(stem).toBe('é'.repeat(100));
   expect(stagingStem(path.join(dir, `x${'é'.repeat(120)}`))).toBe(`x${'é'.repeat(99)}`);
   expect(stagingStem('/a/short.onnx')).toBe('short.onnx');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a rename the file system refuses leaves neither the staged file nor a changed output', () => {
+  const dir = tempDir();
+  const target = path.join(dir, 'out.bin');
+  fs.writeFileSync(target, 'old');
+  const nodeFs = require('fs') as typeof fs;
+  const staged = stageFile(target, (sink) => sink.write(Buffer.from('new')));
+  const spy = jest.spyOn(nodeFs, 'renameSync').mockImplementation(() => {
+    throw Object.assign(new Error('EACCES: simulated'), { code: 'EACCES' });
+  });
+  try {
+    expect(() => staged.commit()).toThrow(/^cannot write .*out\.bin: permission denied \(EACCES\)$/);
+  } finally {
+    spy.mockRestore();
+  }
+  expect(fs.readdirSync(dir)).toEqual(['out.bin']);
+  expect(fs.readFileSync(target, 'utf8')).toBe('old');
   fs.rmSync(dir, { recursive: true, force: true });
 });
