@@ -7,6 +7,7 @@ import { ProtoReader, last } from '../formats/protobuf/reader';
 import { intAttr, intsAttr } from '../ir/attribute';
 import { Graph, Node } from '../ir/graph';
 import { BranchSum, branchSumVerdict, branchSums, convBnPairs, convBnVerdict } from '../rules/inspect-blocks';
+import { convWeightsAllInputs } from '../rules/params';
 import { reparameterize } from '../rules/pipeline';
 import { RuleOptions } from '../rules/rule';
 import { graphCost } from './cost';
@@ -69,6 +70,8 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
   const trainingLeft = changes > 0 || (after.ops.BatchNormalization ?? 0) > 0;
   const form: ModelForm = !trainingLeft ? 'deploy' : deployBlocks.length ? 'mixed' : 'train';
   if (!trainingLeft && deployBlocks.length === 0 && blocks.length === 0) notes.push('no multi-branch blocks and nothing to fold: the model is already in deploy form, or is not a RepVGG-style model');
+  const asInputs = convWeightsAllInputs(graph);
+  if (asInputs > 0) notes.push(`every Conv weight (${asInputs}) is a graph input: the model was exported without its parameters (export_params=False), so nothing can merge`);
   if (shapes === undefined) notes.push('MACs not counted: the input shape is not fixed; give it with --input-shape');
   const uncounted = Math.max(after.uncounted.length, before.uncounted.length);
   if (shapes && uncounted) notes.push(`MACs of ${uncounted} node(s) not counted: their input shapes could not be worked out`);

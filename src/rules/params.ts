@@ -177,14 +177,20 @@ export function assertFiniteInitializers(graph: Graph): void {
  * weight as a graph input: nothing can be merged, and a check would run both models on random weights.
  */
 export function assertHasWeights(graph: Graph, file: string): void {
-  const convs = graph.nodes.filter((n) => n.opType === 'Conv' && n.domain === '' && n.inputs[1]);
-  if (convs.length === 0 || convs.some((n) => constantTensor(n.inputs[1]!))) return;
-  // Weights computed inside the graph (a dequantization, say) are the rules' to explain, site by site.
-  if (!convs.every((n) => !n.inputs[1]!.producer)) return;
-  throw new UserError(`${printable(file)} has no weights to merge: every Conv weight (${convs.length}) is a graph input, not a constant`, {
+  const n = convWeightsAllInputs(graph);
+  if (n === 0) return;
+  throw new UserError(`${printable(file)} has no weights to merge: every Conv weight (${n}) is a graph input, not a constant`, {
     code: 'BAD_INPUT',
     hint: 'export the model with its parameters (torch.onnx.export with export_params=True, the default)',
   });
+}
+
+/** How many Conv weights there are when every one is a graph input (no constant among them); else 0. */
+export function convWeightsAllInputs(graph: Graph): number {
+  const convs = graph.nodes.filter((n) => n.opType === 'Conv' && n.domain === '' && n.inputs[1]);
+  if (convs.length === 0 || convs.some((n) => constantTensor(n.inputs[1]!))) return 0;
+  // Weights computed inside the graph (a dequantization, say) are the rules' to explain, site by site.
+  return convs.every((n) => !n.inputs[1]!.producer) ? convs.length : 0;
 }
 
 function nonFiniteError(name: string, value: number, index: number): UserError {

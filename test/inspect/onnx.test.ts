@@ -262,3 +262,10 @@ test('every fixture reports the reader facts of its file', () => {
     expect(r.onnx!.outputs).toEqual(meta(c).outputs);
   }
 });
+
+test('a model exported without its weights says so', () => {
+  const r = inspectModel(path.join(__dirname, '..', '..', 'fixtures', 'bad', 'no-weights.onnx'));
+  expect(r.notes).toContain('every Conv weight (16) is a graph input: the model was exported without its parameters (export_params=False), so nothing can merge');
+  const ok = inspectModel(path.join(caseDir('repvgg-bn'), 'train.onnx'));
+  expect(ok.notes.join('\n')).not.toMatch(/export_params/);
+});
