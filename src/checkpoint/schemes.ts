@@ -154,7 +154,7 @@ export function detectScheme(sd: StateDict): SchemeName {
   const looked = FAMILIES.flatMap((f) => [f.train, f.deploy]).filter((s): s is string => !!s);
   throw new UserError(`no RepVGG-style blocks in this checkpoint: no key ends in ${[...new Set(looked)].join(', ')} (keys: ${describeKeys(keys)})`, {
     code: 'UNSUPPORTED',
-    hint: `supported schemes: ${SCHEME_NAMES.join(', ')}; see docs/checkpoints.md`,
+    hint: `supported schemes: ${SCHEME_NAMES.join(', ')}; see docs/checkpoints.md. Other block types (MobileOne, ACNet) convert from ONNX: export the training-time model with torch.onnx.export and convert the .onnx`,
   });
 }
 

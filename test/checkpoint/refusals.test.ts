@@ -76,6 +76,7 @@ test('keys of no known scheme are refused, showing some of them', () => {
   const e = userError(() => detectScheme(plain));
   expect(e.message).toMatch(/no RepVGG-style blocks/);
   expect(e.message).toContain("'conv1.weight'");
+  expect(e.hint).toMatch(/MobileOne, ACNet\) convert from ONNX: export the training-time model with torch\.onnx\.export/);
   expect(() => convertStateDict(plain)).toThrow(/no RepVGG-style blocks/);
 });
 
