@@ -140,11 +140,13 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
   checkOutputPath(target);
   const dir = path.dirname(path.resolve(target));
   const tmp = path.join(dir, `.${stagingStem(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  // The path the user named (a staged file inside external data's folder has its own).
+  const name = options.label ?? target;
   let fd: number;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);
   } catch (e) {
-    throw writeFailure(e, options.label ?? target);
+    throw writeFailure(e, name);
   }
   staged.add(tmp);
   let open = true;
@@ -152,7 +154,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
   try {
     const result = write(sink);
     sink.flush();
-    keepAccess(fd, options.label ?? target);
+    keepAccess(fd, name);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     open = false;
@@ -166,7 +168,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
         } catch (e) {
           fs.rmSync(tmp, { force: true });
           staged.delete(tmp);
-          throw writeFailure(e, options.label ?? target);
+          throw writeFailure(e, name);
         }
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
@@ -174,7 +176,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
         try {
           syncFolder(dir);
         } catch (e) {
-          throw writeFailure(e, options.label ?? target);
+          throw writeFailure(e, name);
         }
       },
       abort() {
@@ -187,7 +189,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
     if (open) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     staged.delete(tmp);
-    throw writeFailure(e, options.label ?? target);
+    throw writeFailure(e, name);
   }
 }
 
