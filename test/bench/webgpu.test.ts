@@ -1,5 +1,5 @@
 // Benchmarking on WebGPU: both models run on the chosen provider. Runs when a WebGPU adapter exists
-// and is skipped, visibly, when none does (REPVGG_REQUIRE_WEBGPU=1 makes that a failure).
+// and is skipped, visibly, when none does (where one is required, see test/verify/helpers/webgpu-probe.ts, that is a failure).
 import * as path from 'path';
 import { benchModels, formatBenchReport } from '../../src/bench';
 import { probeWebGpuInChild, WEBGPU_REQUIRED } from '../verify/helpers/webgpu-probe';
@@ -10,7 +10,7 @@ const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'repvgg-bn'
 
 describe('bench on WebGPU', () => {
   if (!probe.available && WEBGPU_REQUIRED) {
-    test('an adapter is required (REPVGG_REQUIRE_WEBGPU=1)', () => {
+    test('an adapter is required (lavapipe installed or REPVGG_REQUIRE_WEBGPU=1)', () => {
       throw new Error(`no WebGPU adapter: ${probe.reason}. See docs/verify.md for WebGPU on Mesa lavapipe.`);
     });
   }

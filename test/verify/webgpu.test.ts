@@ -1,5 +1,5 @@
 // The WebGPU path. Runs when a WebGPU adapter exists (on a machine without a GPU: Mesa lavapipe, see
-// docs/verify.md) and is skipped, visibly, when none does. REPVGG_REQUIRE_WEBGPU=1 turns the skip into
+// docs/verify.md) and is skipped, visibly, when none does. Where an adapter is required (see helpers/webgpu-probe.ts) the skip is
 // a failure, so CI cannot pass by silently losing its adapter.
 import * as path from 'path';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, probeWebGpu, verifyModels } from '../../src/verify';
@@ -9,7 +9,7 @@ import { probeWebGpuInChild, WEBGPU_REQUIRED as REQUIRED } from './helpers/webgp
 
 const probe = probeWebGpuInChild();
 if (!probe.available) {
-  console.warn(`WebGPU tests skipped: no WebGPU adapter (${probe.reason})${REQUIRED ? ' but REPVGG_REQUIRE_WEBGPU=1' : ''}`);
+  console.warn(`WebGPU tests skipped: no WebGPU adapter (${probe.reason})${REQUIRED ? ' but one is required (lavapipe is installed, or REPVGG_REQUIRE_WEBGPU=1)' : ''}`);
 }
 const webgpuTest = probe.available ? test : test.skip;
 
@@ -17,7 +17,7 @@ const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'repvgg-bn'
 
 describe('WebGPU', () => {
   if (!probe.available && REQUIRED) {
-    test('an adapter is required (REPVGG_REQUIRE_WEBGPU=1)', () => {
+    test('an adapter is required (lavapipe installed or REPVGG_REQUIRE_WEBGPU=1)', () => {
       throw new Error(`no WebGPU adapter: ${probe.reason}. See docs/verify.md for WebGPU on Mesa lavapipe.`);
     });
   }

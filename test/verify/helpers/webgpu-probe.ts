@@ -1,6 +1,8 @@
 // Whether a WebGPU adapter exists, decided at test collection time (jest cannot skip from inside a
 // running test) by trying a one-node model on WebGPU in a child process, which also keeps a crashing
-// driver away from the test run. REPVGG_REQUIRE_WEBGPU=1 makes a missing adapter a failure.
+// driver away from the test run. A missing adapter is a failure where Mesa's software Vulkan driver
+// (lavapipe) is installed, as on CI, so the WebGPU tests cannot skip there unnoticed; REPVGG_REQUIRE_WEBGPU=1
+// makes it one anywhere, =0 never.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -33,4 +35,6 @@ export function probeWebGpuInChild(): ChildProbe {
   }
 }
 
-export const WEBGPU_REQUIRED = process.env.REPVGG_REQUIRE_WEBGPU === '1';
+const LAVAPIPE_ICDS = ['/usr/share/vulkan/icd.d/lvp_icd.json', `/usr/share/vulkan/icd.d/lvp_icd.${process.arch === 'x64' ? 'x86_64' : process.arch}.json`];
+
+export const WEBGPU_REQUIRED = process.env.REPVGG_REQUIRE_WEBGPU === '1' || (process.env.REPVGG_REQUIRE_WEBGPU !== '0' && LAVAPIPE_ICDS.some((f) => fs.existsSync(f)));
