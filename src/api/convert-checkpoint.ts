@@ -1,7 +1,5 @@
 // Checkpoint conversion: a training state dict in, deploy weights (safetensors, .pth, .wts) or a deploy
 // ONNX out. Verification builds the train-time and deploy ONNX graphs from the weights and runs both.
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture, inspectCheckpoint } from '../checkpoint';
 import { StateDict } from '../formats/state-dict';
@@ -10,14 +8,15 @@ import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
 import { assertFinitePassthrough } from '../checkpoint/values';
 import { UserError } from '../errors';
 import { InputFormat, OutputFormat } from '../formats/detect';
-import { StagedFile, stageFile } from '../formats/atomic-file';
+import { StagedFile, scratchFolder, stageFile } from '../formats/atomic-file';
 import { stageOnnx, writeOnnx } from '../formats/onnx/write';
 import { writePthTo } from '../formats/pth/write-pth';
 import { writeSafetensorsTo } from '../formats/safetensors';
 import { writeWtsTo } from '../formats/wts';
 import { Tensor } from '../tensor';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
-import { EventSink, phase } from './events';
+import { EventSink, bytesProgress, phase } from './events';
+import { verifyProgress } from './verify';
 import { readCheckpoint } from './read-checkpoint';
 
 export interface CheckpointOptions {
@@ -78,14 +77,19 @@ export async function convertCheckpoint(
       'repvgg-convert.source': path.basename(input),
       ...(architecture ? { 'repvgg-convert.arch': architecture.name ?? 'custom' } : {}),
     };
-    const write = await phase(emit, 'write', () => stageOutput(output, formats.output, tensors, metadata, architecture, build, options.onnxPass, options.externalData, !(options.verify && architecture)), output);
+    const write = await phase(
+      emit,
+      'write',
+      () => stageOutput(output, formats.output, tensors, metadata, { arch: architecture, build, onnxPass: options.onnxPass, externalData: options.externalData, notReadBack: !(options.verify && architecture), onProgress: bytesProgress(emit, 'write') }),
+      output,
+    );
     const staged = write.value;
     let verify: VerifyReport | undefined;
     let verifySkipped: string | undefined;
     let verifyMs = 0;
     try {
       if (options.verify && architecture) {
-        const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions));
+        const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions, emit));
         verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
         verifyMs = v.ms;
       } else if (options.verify) {
@@ -110,7 +114,7 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
   // A TensorRT build reads the file back: it stays in the page cache.
-  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct: !options.onnxPass }), output);
+  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct: !options.onnxPass, onProgress: bytesProgress(emit, 'write') }), output);
   const staged = { ...write.value, result: write.value.result.bytes };
   return {
     report,
@@ -127,29 +131,30 @@ export function sidecarFor(output: string, format: OutputFormat): string | undef
   return format === 'pth' || format === 'wts' ? `${output}.json` : undefined;
 }
 
-function stageOutput(
-  output: string,
-  format: OutputFormat,
-  tensors: ReadonlyMap<string, Tensor>,
-  metadata: Record<string, string>,
-  arch: Architecture | undefined,
-  build: { inputShape?: readonly number[]; opset?: number },
-  onnxPass?: (m: OnnxModel) => void,
-  externalData?: boolean,
-  notReadBack = true,
-): StagedFile<number> {
+interface StageOutputOptions {
+  readonly arch?: Architecture;
+  readonly build: { inputShape?: readonly number[]; opset?: number };
+  readonly onnxPass?: (m: OnnxModel) => void;
+  readonly externalData?: boolean;
+  /** False when this run reads the output back (the check): it then stays in the page cache. */
+  readonly notReadBack: boolean;
+  readonly onProgress: (written: number, total: number | undefined) => void;
+}
+
+function stageOutput(output: string, format: OutputFormat, tensors: ReadonlyMap<string, Tensor>, metadata: Record<string, string>, o: StageOutputOptions): StagedFile<number> {
+  const progress = { onProgress: o.onProgress };
   switch (format) {
     case 'safetensors':
-      return stageFile(output, (sink) => (writeSafetensorsTo(sink, tensors, metadata), sink.written));
+      return stageFile(output, (sink) => (writeSafetensorsTo(sink, tensors, metadata), sink.written), progress);
     case 'pth':
-      return stageFile(output, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(output).replace(/\.[^.]*$/, '') }), sink.written));
+      return stageFile(output, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(output).replace(/\.[^.]*$/, '') }), sink.written), progress);
     case 'wts':
-      return stageFile(output, (sink) => (writeWtsTo(sink, tensors), sink.written));
+      return stageFile(output, (sink) => (writeWtsTo(sink, tensors), sink.written), progress);
     case 'onnx': {
-      const model = buildDeployOnnx(arch!, tensors, build);
-      onnxPass?.(model);
+      const model = buildDeployOnnx(o.arch!, tensors, o.build);
+      o.onnxPass?.(model);
       // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
-      const s = stageOnnx(output, model, { externalData, direct: notReadBack && !onnxPass });
+      const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, ...progress });
       return { ...s, result: s.result.bytes };
     }
     default:
@@ -165,19 +170,20 @@ async function verifyFromWeights(
   build: { inputShape?: readonly number[]; opset?: number; bnEps: number },
   deployOnnx: string | undefined,
   options: Omit<VerifyOptions, 'onProgress'> | undefined,
+  emit: EventSink,
 ): Promise<VerifyReport> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+  const scratch = scratchFolder();
   try {
-    const train = path.join(dir, 'train.onnx');
-    writeOnnx(train, buildTrainOnnx(arch, sd, build), { direct: false });
+    const train = path.join(scratch.dir, 'train.onnx');
+    writeOnnx(train, buildTrainOnnx(arch, sd, build), { direct: false, onProgress: bytesProgress(emit, 'verify', 'training graph') });
     let candidate = deployOnnx;
     if (!candidate) {
-      candidate = path.join(dir, 'deploy.onnx');
-      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build), { direct: false });
+      candidate = path.join(scratch.dir, 'deploy.onnx');
+      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build), { direct: false, onProgress: bytesProgress(emit, 'verify', 'deploy graph') });
     }
     // The graphs take one input named 'input', built at the requested shape.
-    return await verifyModels(train, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined });
+    return await verifyModels(train, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined, onProgress: verifyProgress(emit) });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   }
 }

@@ -2,10 +2,9 @@
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
-import { StagedFile, checkOutputPath, writeFileAtomic } from '../formats/atomic-file';
+import { StagedFile, checkOutputPath, scratchFolder, writeFileAtomic } from '../formats/atomic-file';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
 import type { TrtReport } from '../rules/trt-friendly';
@@ -14,8 +13,12 @@ import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
-import { EventSink, phase } from './events';
-import { resolveInputShapes } from './model-info';
+import { EventSink, bytesProgress, phase } from './events';
+import { verifyProgress } from './verify';
+import { checkpointInputShape, resolveInputShapes } from './model-info';
+import { checkOptions } from '../options';
+import { CONVERT_OPTION_KINDS } from './option-kinds';
+import { inapplicableOptions } from './applicable';
 
 // Loaded where used: an ONNX conversion never needs the checkpoint readers and writers, and the
 // TensorRT and FP16 passes only run when asked for. Start-up time is part of every run's wall time.
@@ -94,17 +97,22 @@ export interface ConvertResult {
 }
 
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  checkOptions(CONVERT_OPTION_KINDS, options, 'convert()');
   const emit = options.onEvent ?? (() => {});
   const started = performance.now();
   const inputFormat = detectInputFormat(input);
   const outputFormat = outputFormatFor(output, options.to);
+  for (const message of inapplicableOptions({ input: inputFormat, output: outputFormat, file: input, options })) emit({ type: 'warning', message });
+  // A graph built from a checkpoint takes the one input shape given for the check.
+  if (inputFormat !== 'onnx' && options.inputShape === undefined && options.verifyOptions?.inputShapes) {
+    options = { ...options, inputShape: checkpointInputShape(options.verifyOptions.inputShapes) };
+  }
   const trt = outputFormat === 'trt' ? trtPaths(output) : undefined;
   const onnxOut = trt ? trt.onnx : output;
   if (trt && samePath(input, trt.onnx)) throw new UserError(`the TensorRT-ready ONNX would be written over the input ${input}`, { code: 'BAD_USAGE', hint: 'name the output differently' });
   if (samePath(input, output)) throw new UserError(`the output ${output} is the input file; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'name a different output file' });
   // Before any reading: a path that cannot take the output fails now, not after the conversion.
   for (const p of trt ? [output, trt.onnx] : [output]) checkOutputPath(p);
-  if (options.bnEps !== undefined && !(options.bnEps >= 0 && Number.isFinite(options.bnEps))) throw new UserError(`--bn-eps ${options.bnEps} is not a non-negative number`, { code: 'BAD_USAGE' });
   const verify = options.verify !== false;
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);
@@ -195,7 +203,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     // graph is checked first at the FP32 tolerances, then the float16 file at its own.
     let verifyFp32: VerifyReport | undefined;
     if (options.dtype === 'fp16' && verify) {
-      const v = await phase(emit, 'verify', () => verifyInScratch(input, model, { ...options.verifyOptions, precision: 'fp32', inputShapes: shapes }), 'float32 deploy graph');
+      const v = await phase(emit, 'verify', () => verifyInScratch(input, model, { ...options.verifyOptions, precision: 'fp32', inputShapes: shapes }, emit), 'float32 deploy graph');
       verifyFp32 = { ...v.value, candidate: `${output} (float32, before the cast to float16)` };
       if (!verifyFp32.ok) return { failedFp32: verifyFp32, reparam: merge.value, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: 0, verifyMs: v.ms } };
     }
@@ -203,7 +211,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     modelPass?.(model);
     // A file this run reads back (the check, a TensorRT build) stays in the page cache.
     const direct = !verify && !modelPass;
-    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct }), output);
+    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, onProgress: bytesProgress(emit, 'write') }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;
     let verifyMs = 0;
@@ -214,7 +222,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
             ...options.verifyOptions,
             ...(fp16 ? { precision: 'fp16' as const } : {}),
             inputShapes: shapes,
-            onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }),
+            onProgress: verifyProgress(emit),
           }),
         );
         report = { ...v.value, candidate: output };
@@ -231,14 +239,14 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
 }
 
 /** Writes the model as it stands to a scratch folder and verifies it there. */
-async function verifyInScratch(input: string, model: OnnxModel, options: VerifyOptions): Promise<VerifyReport> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+async function verifyInScratch(input: string, model: OnnxModel, options: VerifyOptions, emit: EventSink): Promise<VerifyReport> {
+  const scratch = scratchFolder();
   try {
-    const file = path.join(dir, 'deploy-fp32.onnx');
-    writeOnnx(file, model, { direct: false });
-    return await verifyModels(input, file, options);
+    const file = path.join(scratch.dir, 'deploy-fp32.onnx');
+    writeOnnx(file, model, { direct: false, onProgress: bytesProgress(emit, 'verify', 'float32 graph') });
+    return await verifyModels(input, file, { ...options, onProgress: verifyProgress(emit) });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    scratch.remove();
   }
 }
 

@@ -3,7 +3,6 @@ export { SCHEME_NAMES, SCHEMES, CLASSIFIER_SCHEMES, detectScheme, parseSchemeNam
 export type { SchemeName, SchemeSpec, SeLayout, BranchRole } from './schemes';
 export { convertStateDict, inspectCheckpoint } from './convert';
 export type { ConvertOptions, Conversion } from './convert';
-export { formatCheckpointReport } from './report';
 export type { CheckpointReport, BlockReport, BranchReport, DroppedKey } from './report';
 export { scanBlocks } from './blocks';
 export type { TrainBlock, DeployBlock, BlockScan, ConvBranch, IdentityBranch, BnKeys } from './blocks';

@@ -1,4 +1,4 @@
-// What a checkpoint conversion (or inspection) found and did, as data, plus a plain-text rendering.
+// What a checkpoint conversion (or inspection) found and did, as data (cli/render.ts prints it).
 import { SchemeName } from './schemes';
 
 export interface BranchReport {
@@ -44,21 +44,4 @@ export interface CheckpointReport {
   readonly tensorsIn: number;
   readonly tensorsOut: number;
   readonly notes: readonly string[];
-}
-
-export function formatCheckpointReport(r: CheckpointReport): string {
-  const lines: string[] = [];
-  lines.push(`scheme: ${r.scheme} (${r.schemeFrom})  form: ${r.form}  BN eps: ${r.bnEps}`);
-  lines.push(`tensors: ${r.tensorsIn} in, ${r.tensorsOut} out; ${r.blocks.length} blocks merged, ${r.passedThrough} keys passed through, ${r.dropped.length} dropped`);
-  for (const b of r.blocks) {
-    const branches = b.branches.map((x) => (x.kernel ? `${x.kind} ${x.kernel[0]}x${x.kernel[1]}` : x.kind)).join(' + ');
-    const groups = b.groups === undefined ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
-    lines.push(`  ${b.name || '(root)'}: ${branches} → ${b.deploy.weight}  [out ${b.outChannels}, ${groups}${b.identity ? ', identity' : ''}${b.se ? ', SE' : ''}]`);
-  }
-  if (r.deployBlocks.length) lines.push(`already single convs: ${r.deployBlocks.join(', ')}`);
-  const reasons = new Map<string, number>();
-  for (const d of r.dropped) reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
-  for (const [reason, n] of reasons) lines.push(`dropped ${n} key${n === 1 ? '' : 's'}: ${reason}`);
-  for (const n of r.notes) lines.push(`note: ${n}`);
-  return lines.join('\n');
 }

@@ -1,6 +1,7 @@
 // The one exit point: every command returns an exit code or throws; errors are sorted into tiers here.
 import { CheckFailedError, UserError } from '../errors';
 import { printable } from '../formats/printable';
+import { packageVersion } from '../version';
 
 export const EXIT = { ok: 0, checkFailed: 1, userError: 2, internal: 70 } as const;
 
@@ -42,7 +43,3 @@ export function classify(e: unknown, debug: boolean): Outcome {
   };
 }
 
-export function packageVersion(): string {
-  // dist/cli/exit.js → ../../package.json
-  return (require('../../package.json') as { version: string }).version;
-}

@@ -1,38 +1,54 @@
-// Where output goes: --json reports to stdout, everything meant for people to stderr.
+// Where text goes. The report a command exists for goes to stdout, as text, or with --json as one JSON
+// document instead; progress, notes, warnings and errors go to stderr. --quiet silences the notes and
+// progress, never the report or a warning.
+import { packageVersion } from '../version';
 
 export interface Output {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly verbose: boolean;
-  /** Human text (stderr), unless --quiet. */
-  say(text: string): void;
-  /** Human text shown even under --quiet (errors, failed checks). */
-  shout(text: string): void;
-  /** The machine-readable report (stdout). */
-  report(data: unknown): void;
+  /** The command's report as text: stdout, unless --json. */
+  report(text: string): void;
+  /** The command's report as data: stdout under --json, with the tool's name and version first. */
+  document(data: object): void;
+  /** A note for people (stderr), unless --quiet. */
+  note(text: string): void;
+  /** A warning or an error (stderr), always. */
+  warn(text: string): void;
+  /** Whether the report (text or JSON) has been printed: a run that fails after that prints no error document. */
+  readonly printed: boolean;
 }
 
-export function makeOutput(flags: { json?: boolean; quiet?: boolean; verbose?: boolean }): Output {
+export function makeOutput(flags: { readonly json?: boolean; readonly quiet?: boolean; readonly verbose?: boolean }): Output {
+  const json = !!flags.json;
+  let printed = false;
   return {
-    json: !!flags.json,
+    json,
+    get printed() {
+      return printed;
+    },
     quiet: !!flags.quiet,
     verbose: !!flags.verbose,
-    say(text) {
+    report(text) {
+      if (json) return;
+      printed = true;
+      process.stdout.write(`${text}\n`);
+    },
+    document(data) {
+      if (!json) return;
+      printed = true;
+      process.stdout.write(`${JSON.stringify(jsonDocument(data), null, 2)}\n`);
+    },
+    note(text) {
       if (!flags.quiet) process.stderr.write(`${text}\n`);
     },
-    shout(text) {
+    warn(text) {
       process.stderr.write(`${text}\n`);
-    },
-    report(data) {
-      reported = true;
-      process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
     },
   };
 }
 
-let reported = false;
-
-/** Whether a command has printed its report: under --json, a run that fails before that prints its error instead. */
-export function reportPrinted(): boolean {
-  return reported;
+/** Every JSON document the tool prints starts with what printed it. */
+export function jsonDocument(data: object): object {
+  return { tool: { name: 'repvgg-convert', version: packageVersion() }, ...data };
 }

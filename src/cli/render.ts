@@ -1,6 +1,7 @@
-// Human-readable reports, for stderr.
+// Human-readable reports (stdout), one function per report.
 import type { ConvertResult } from '../api/convert';
-import { formatCheckpointReport } from '../checkpoint/report';
+import type { BlockReport, CheckpointReport } from '../checkpoint/report';
+import { printable } from '../formats/printable';
 import type { ReparamReport } from '../rules/pipeline';
 import { formatReport } from '../verify/format';
 import type { VerifyReport } from '../verify/report';
@@ -33,7 +34,7 @@ export function renderMerges(r: ReparamReport, verbose: boolean): string {
 export function renderConvert(res: ConvertResult, verbose: boolean): string {
   const parts: string[] = [];
   if (res.reparam) parts.push(renderOps(res.reparam), renderMerges(res.reparam, verbose));
-  if (res.checkpoint) parts.push(formatCheckpointReport(res.checkpoint));
+  if (res.checkpoint) parts.push(renderCheckpoint(res.checkpoint, verbose));
   if (res.architecture) parts.push(`architecture: ${res.architecture.name ?? 'custom'} (${res.architecture.blocks.length} blocks)`);
   if (res.fp16) parts.push(`fp16: ${res.fp16.initializers} initializers and ${res.fp16.constants} constants to float16, ${res.fp16.casts} casts; inputs/outputs ${res.fp16.io}`);
   if (res.trt) parts.push(renderTrt(res.trt));
@@ -47,6 +48,33 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
   }
   parts.push(`wrote ${res.output} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
   return parts.join('\n\n');
+}
+
+/** A summary: blocks merged by kind, keys passed through and dropped; with --verbose, a line per block. */
+export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string {
+  const lines = [`scheme: ${r.scheme} (${r.schemeFrom}), form: ${r.form}, BN eps ${r.bnEps}`];
+  const kinds = new Map<string, number>();
+  for (const b of r.blocks) kinds.set(blockShape(b), (kinds.get(blockShape(b)) ?? 0) + 1);
+  const byKind = [...kinds].map(([k, n]) => `${n} × ${k}`).join(', ');
+  lines.push(r.blocks.length ? `merged ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}: ${byKind}` : 'merged: nothing (no block with branches found)');
+  if (verbose) {
+    for (const b of r.blocks) {
+      const groups = b.groups === undefined ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
+      lines.push(`  ${printable(b.name) || '(root)'}: ${blockShape(b)} → ${printable(b.deploy.weight)}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
+    }
+  }
+  if (r.deployBlocks.length) lines.push(`already single convs: ${r.deployBlocks.length}${verbose ? ` (${r.deployBlocks.map((b) => printable(b)).join(', ')})` : ''}`);
+  lines.push(`tensors: ${r.tensorsIn} in, ${r.tensorsOut} out; ${r.passedThrough} key${r.passedThrough === 1 ? '' : 's'} passed through unchanged, ${r.dropped.length} dropped`);
+  const reasons = new Map<string, number>();
+  for (const d of r.dropped) reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
+  for (const [reason, n] of reasons) lines.push(`  dropped ${n} key${n === 1 ? '' : 's'}: ${reason}`);
+  if (!verbose && r.blocks.length) lines.push('  (--verbose lists every block)');
+  return lines.join('\n');
+}
+
+/** "3x3 + 1x1 + identity": the block's branches, the same for every block of a kind. */
+function blockShape(b: BlockReport): string {
+  return b.branches.map((x) => (x.role === 'identity' ? 'identity' : `${x.kernel ? `${x.kernel[0]}x${x.kernel[1]}` : 'conv'}${x.kind === 'conv' ? ' (no BN)' : ''}`)).join(' + ');
 }
 
 export function renderTrt(t: NonNullable<ConvertResult['trt']>): string {

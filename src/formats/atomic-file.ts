@@ -2,6 +2,7 @@
 // or interrupted run leaves no partial file and an existing output stays as it was until the end.
 // `stageFile` splits the two steps so a conversion can verify the staged file before it commits.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { FileSink } from './sink';
@@ -35,6 +36,31 @@ export function removeStagedFiles(): void {
   staged.clear();
 }
 
+/**
+ * A private folder in the system's temporary directory for files this run writes, reads back and
+ * discards (graphs built to check a checkpoint, the float32 graph checked before an FP16 cast). It goes
+ * with the staged files on a signal; files put in place inside it are never counted as outputs.
+ */
+export function scratchFolder(): { readonly dir: string; remove(): void } {
+  let dir: string;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new UserError(`the temporary folder ${os.tmpdir()} does not exist, and the check needs scratch space there`, { code: 'CANNOT_WRITE', hint: 'point TMPDIR at an existing folder you may write to', cause: e });
+    }
+    throw writeFailure(e, `a scratch folder in ${os.tmpdir()}`);
+  }
+  staged.add(dir);
+  return {
+    dir,
+    remove() {
+      fs.rmSync(dir, { recursive: true, force: true });
+      staged.delete(dir);
+    },
+  };
+}
+
 /** Registers a staging file or folder made elsewhere for removeStagedFiles; returns its release. */
 export function trackStaged(p: string): () => void {
   staged.add(p);
@@ -49,6 +75,8 @@ export interface StageOptions {
   readonly direct?: boolean;
   /** The name errors give the file, when `target` is a staging path (external data's folder). */
   readonly label?: string;
+  /** Bytes written so far (and the total, once the writer announces it): see FileSink. */
+  readonly onProgress?: (written: number, total: number | undefined) => void;
 }
 
 /**
@@ -150,7 +178,7 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
   }
   staged.add(tmp);
   let open = true;
-  const sink = new FileSink(fd, { path: tmp, direct: options.direct });
+  const sink = new FileSink(fd, { path: tmp, direct: options.direct, onProgress: options.onProgress });
   try {
     const result = write(sink);
     sink.flush();

@@ -37,7 +37,11 @@ export interface FileSinkOptions {
   readonly path?: string;
   /** False: the worker writes through the page cache even when `path` is given. */
   readonly direct?: boolean;
+  /** Bytes given so far, and the total when `expect` told it; called every PROGRESS_STEP bytes and at the end. */
+  readonly onProgress?: (written: number, total: number | undefined) => void;
 }
+
+const PROGRESS_STEP = 1 << 20;
 
 export class FileSink {
   private buf = Buffer.allocUnsafe(BUFFER);
@@ -48,6 +52,8 @@ export class FileSink {
   written = 0;
   /** Bytes handed to write(2) so far, here or by the worker. */
   private at = 0;
+  private expected?: number;
+  private reportedAt = 0;
 
   constructor(private readonly fd: number, private readonly options: FileSinkOptions = {}) {
     this.backgroundAfter = options.backgroundAfter ?? BACKGROUND_AFTER;
@@ -60,6 +66,13 @@ export class FileSink {
       this.at += b.length;
     } else this.writeHere(b);
     this.written += b.length;
+    this.progress();
+  }
+
+  private progress(): void {
+    if (!this.options.onProgress || this.written - this.reportedAt < PROGRESS_STEP) return;
+    this.reportedAt = this.written;
+    this.options.onProgress(this.written, this.expected);
   }
 
   /**
@@ -67,6 +80,7 @@ export class FileSink {
    * output then moves to the worker now, so its start-up overlaps the work before the first bytes.
    */
   expect(total: number): void {
+    this.expected = total;
     this.startBackgroundFor(total - this.written);
   }
 
@@ -104,6 +118,7 @@ export class FileSink {
       this.writeHere(b);
     }
     this.written += n;
+    this.progress();
   }
 
   /** Copies a range of another file (see copyRange). */
@@ -123,6 +138,7 @@ export class FileSink {
     if (bg?.direct) this.wroteDirect = true;
     // Writes after a flush buffer again; the buffer comes back only then.
     if (this.buf.length === 0) this.buf = Buffer.allocUnsafe(BUFFER);
+    this.options.onProgress?.(this.written, this.expected);
   }
 
   /** Stops background writing of an output that is being discarded. */

@@ -57,6 +57,7 @@ export async function verifyModels(reference: string, candidate: string, options
   checkProviderPresent(o.ep);
   const progress = options.onProgress ?? (() => {});
 
+  progress({ phase: 'load', done: 0, total: 2 });
   let t = performance.now();
   const ref = await openReference(reference, { optimization: 'disabled' });
   const loadReferenceMs = performance.now() - t;

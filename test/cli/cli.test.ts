@@ -26,11 +26,47 @@ describe('repvgg-convert CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Examples:/);
     expect(r.stdout).toMatch(/verify <reference> <candidate>/);
-    expect(r.stdout).toMatch(/atol \(default 0\.0001\)/);
+    expect(r.stdout).toMatch(/--atol \(default 0\.0001; FP16 0\.25\)/);
     expect(r.stdout).toMatch(/Exit codes: 0 success, 1 the models differ, 2 bad input or usage/);
   });
 
-  test('convert: report on stderr, JSON on stdout, output written', () => {
+  test('-h is help; no arguments is a short usage on stderr (exit 2); -v alone and --version print the version', () => {
+    const h = cli('-h');
+    expect(h.code).toBe(0);
+    expect(h.stdout).toMatch(/--no-verify/);
+    expect(h.stdout).toMatch(/repvgg-convert verify --help/);
+    const bare = cli();
+    expect(bare.code).toBe(2);
+    expect(bare.stdout).toBe('');
+    expect(bare.stderr).toMatch(/^Usage: repvgg-convert <input> <output> \[options\]$/m);
+    expect(bare.stderr).toMatch(/^ {2}repvgg-convert train\.onnx deploy\.onnx$/m);
+    const version = require('../../package.json').version;
+    expect(cli('-v').stdout).toBe(`${version}\n`);
+    expect(cli('--version').stdout).toBe(`${version}\n`);
+  });
+
+  test('inspect prints its report on stdout, so it can be piped; -q keeps the report', () => {
+    const r = cli('inspect', path.join(caseDir('repvgg-bn'), 'train.onnx'), '-q');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => /stage/.test(l)).length).toBeGreaterThan(5);
+    expect(r.stderr).toBe('');
+  });
+
+  test('an option that does not apply warns on stderr and the run goes on', () => {
+    const out = path.join(dir, 'warned.onnx');
+    const r = cli(train, out, '--scheme', 'timm', '--keep-io-types', '--max-batch', '4', '--no-verify', '--samples', '3', '--json=true');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
+    const warnings = r.stderr.trimEnd().split('\n');
+    expect(warnings).toEqual([
+      expect.stringMatching(/^warning: --scheme \(scheme\) applies only to checkpoint inputs .*train\.onnx is an ONNX model/),
+      expect.stringMatching(/^warning: --keep-io-types \(keepIoTypes\) applies only with --dtype fp16/),
+      expect.stringMatching(/^warning: --max-batch \(maxBatch\) applies only to TensorRT outputs with --dynamic-batch/),
+      expect.stringMatching(/^warning: --samples sets the check, which --no-verify \(verify: false\) skips/),
+    ]);
+  });
+
+  test('convert: the report on stdout, or with --json the JSON document instead; output written', () => {
     const out = path.join(dir, 'deploy.onnx');
     const r = cli(train, out, '--json');
     expect(r.code).toBe(0);
@@ -40,10 +76,16 @@ describe('repvgg-convert CLI', () => {
     expect(j.verify.ep).toBe('cpu');
     expect(j.opsAfter).toEqual({ Conv: 8, Flatten: 1, Gemm: 1, GlobalAveragePool: 1, Relu: 8 });
     expect(j.merged).toEqual({ 'RepVGG 2-branch': 5, 'RepVGG 3-branch': 3 });
-    expect(r.stderr).toMatch(/BatchNormalization\s+19\s+0/);
-    expect(r.stderr).toMatch(/PASSED/);
+    expect(j.tool).toEqual({ name: 'repvgg-convert', version: require('../../package.json').version });
+    // --json replaces the text report: nothing of it on either stream.
+    expect(r.stderr).not.toMatch(/BatchNormalization|PASSED/);
     expect(fs.existsSync(out)).toBe(true);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const text = cli(train, out);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/BatchNormalization\s+19\s+0/);
+    expect(text.stdout).toMatch(/PASSED/);
+    expect(text.stderr).toBe('');
   });
 
   test('verify --json passes on a true pair', () => {
@@ -64,7 +106,11 @@ describe('repvgg-convert CLI', () => {
     const r = cli('verify', train, bad, '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).ok).toBe(false);
-    expect(r.stderr).toMatch(/FAIL/);
+    expect(r.stderr).toMatch(/^check failed: /);
+    const text = cli('verify', train, bad);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/FAIL/);
+    expect(text.stderr).toMatch(/^check failed: /);
   });
 
   test.each([
@@ -114,9 +160,10 @@ describe('repvgg-convert CLI', () => {
     const r = cli(path.join(caseDir('repvgg-init-inputs-bn'), 'train.onnx'), out, '--quiet');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/PASSED/);
     const loud = cli(path.join(caseDir('repvgg-init-inputs-bn'), 'train.onnx'), out);
-    expect(loud.stderr).toMatch(/PASSED/);
-    expect(loud.stderr).not.toMatch(/appears in graph inputs|onnxruntime:/);
+    expect(loud.stdout).toMatch(/PASSED/);
+    expect(loud.stdout + loud.stderr).not.toMatch(/appears in graph inputs|onnxruntime:/);
   });
 
   test('a model exported without its weights is refused, saying how to export it', () => {
@@ -142,10 +189,10 @@ describe('repvgg-convert CLI', () => {
     const r = cli(bad, path.join(dir, 'never.onnx'), '--json');
     expect(r.code).toBe(2);
     const j = JSON.parse(r.stdout);
-    expect(j).toEqual({ ok: false, exitCode: 2, error: { code: 'BAD_INPUT', message: expect.stringMatching(/truncated\.onnx is not an ONNX model \(.* at byte 20\)$/) } });
+    expect(j).toEqual({ tool: { name: 'repvgg-convert', version: expect.any(String) }, ok: false, exitCode: 2, error: { code: 'BAD_INPUT', message: expect.stringMatching(/truncated\.onnx is not an ONNX model \(.* at byte 20\)$/) } });
     expect(r.stderr).toMatch(/^error: /);
     const usage = cli(train, '--json');
-    expect(JSON.parse(usage.stdout)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'BAD_USAGE', hint: 'see repvgg-convert --help' } });
+    expect(JSON.parse(usage.stdout)).toMatchObject({ ok: false, exitCode: 2, error: { code: 'BAD_USAGE', message: expect.stringMatching(/^missing <output>/), hint: expect.stringMatching(/for example: repvgg-convert train\.onnx deploy\.onnx/) } });
     // Without --json, stdout stays empty.
     expect(cli(bad, path.join(dir, 'never.onnx')).stdout).toBe('');
   });
@@ -162,8 +209,8 @@ describe('repvgg-convert CLI', () => {
   test('--verbose prints why a block was left unmerged', () => {
     const r = cli(path.join(caseDir('detect-bn'), 'train.onnx'), path.join(dir, 'det.onnx'), '--verbose', '--no-verify');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/merge-branches at Add .*: /);
-    expect(r.stderr).toMatch(/verify: skipped/);
+    expect(r.stdout).toMatch(/merge-branches at Add .*: /);
+    expect(r.stdout).toMatch(/verify: skipped/);
   });
 });
 
@@ -189,7 +236,10 @@ test('bench prints both latencies and the ratio, and --json holds them', () => {
   expect(j.train.p50Ms).toBeGreaterThan(0);
   expect(j.deploy.p50Ms).toBeGreaterThan(0);
   expect(j.speedup).toBeCloseTo(j.train.p50Ms / j.deploy.p50Ms, 6);
-  expect(r.stderr).toMatch(/train .* ms[\s\S]*deploy .* ms[\s\S]*speedup \d+\.\d+x/);
+  const text = cli('bench', train, deployRef, '--runs', '3', '--warmup', '1');
+  expect(text.stdout).toMatch(/train .* ms[\s\S]*deploy .* ms[\s\S]*speedup \d+\.\d+x/);
+  // -q silences progress and notes, never the report.
+  expect(cli('bench', train, deployRef, '--runs', '2', '--warmup', '0', '-q').stdout).toMatch(/speedup/);
   expect(cli('bench', train, deployRef, '--runs', '0').code).toBe(2);
 });
 

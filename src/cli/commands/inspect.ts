@@ -1,42 +1,17 @@
 // `repvgg-convert inspect <model>`: what a model is and what conversion would do to it; writes nothing.
-import type { Argv } from 'yargs';
-import { SCHEME_NAMES, SchemeName } from '../../checkpoint';
-import { InspectReport, inspectModel } from '../../inspect';
-import type { GraphCost } from '../../inspect';
-import { parseInputShapes } from '../args';
+// The report goes to stdout, so it can be piped (`inspect m.onnx | grep stage`).
+import { inspect } from '../../api/inspect';
+import type { GraphCost, InspectReport } from '../../inspect';
+import { defined, parseInputShapes } from '../args';
+import { InspectArgs } from '../flags';
 import { Output } from '../output';
-
-export interface InspectArgs {
-  model: string;
-  'input-shape'?: string[];
-  scheme?: SchemeName;
-  arch?: string;
-  entry?: string;
-  'bn-eps'?: number;
-}
-
-export function inspectCommand(y: Argv): Argv<InspectArgs> {
-  return y
-    .positional('model', { type: 'string', demandOption: true, describe: 'model to inspect: .onnx, .safetensors or .pth' })
-    .options({
-      'input-shape': { type: 'string', array: true, describe: 'input shape for counting MACs: 1x3x224x224 or NAME:1x3x224x224 (default: the model\'s, batch 1; checkpoints 1x3x224x224)' },
-      scheme: { type: 'string', choices: [...SCHEME_NAMES], describe: 'checkpoints: key naming scheme (detected by default)' },
-      arch: { type: 'string', describe: 'checkpoints: published architecture the weights must match, e.g. RepVGG-A0' },
-      entry: { type: 'string', describe: '.pth: top-level entry holding the weights' },
-      'bn-eps': { type: 'number', describe: 'BatchNorm epsilon where the model carries none' },
-    }) as unknown as Argv<InspectArgs>;
-}
+import { progressPrinter } from '../progress';
 
 export async function runInspect(a: InspectArgs, out: Output): Promise<number> {
-  const report = inspectModel(a.model, {
-    inputShapes: parseInputShapes(a['input-shape']),
-    scheme: a.scheme,
-    arch: a.arch,
-    entry: a.entry,
-    bnEps: a['bn-eps'],
-  });
-  if (out.json) out.report(report);
-  out.say(renderInspect(report, out.verbose));
+  const progress = progressPrinter(out);
+  const report = await inspect(a.model, defined({ inputShapes: parseInputShapes(a['input-shape']), scheme: a.scheme, arch: a.arch, entry: a.entry, bnEps: a['bn-eps'], onEvent: progress }));
+  out.document(report);
+  out.report(renderInspect(report, out.verbose));
   return 0;
 }
 

@@ -1,42 +1,24 @@
-// `repvgg-convert verify <reference> <candidate>`: run both models and compare every output.
-import type { Argv } from 'yargs';
+// `repvgg-convert verify <reference> <candidate>`: run both models and compare every output. The report
+// goes to stdout, passed or failed; a failure also says so on stderr and exits 1.
 import { verify } from '../../api/verify';
-import { VerifyArgs, verifyFlags, verifyOptionsFrom } from '../args';
-import { Output } from '../output';
-import { renderVerify } from '../render';
 import { CheckFailedError } from '../../errors';
+import { defined, verifyOptionsFrom } from '../args';
+import { VerifyArgs } from '../flags';
+import { Output } from '../output';
 import { progressPrinter } from '../progress';
+import { renderVerify } from '../render';
 
-export interface VerifyCommandArgs extends VerifyArgs {
-  reference: string;
-  candidate: string;
-  'compare-eps': boolean;
-}
-
-export function verifyCommand(y: Argv): Argv<VerifyCommandArgs> {
-  return y
-    .positional('reference', { type: 'string', demandOption: true, describe: 'the training-time (reference) ONNX model; runs on cpu' })
-    .positional('candidate', { type: 'string', demandOption: true, describe: 'the deploy ONNX model; runs on --ep' })
-    .options({
-      ...verifyFlags,
-      'compare-eps': { type: 'boolean', default: false, describe: 'with a GPU --ep: also run deploy on cpu and train on the GPU, to tell conversion errors from provider differences' },
-    }) as unknown as Argv<VerifyCommandArgs>;
-}
-
-export async function runVerify(a: VerifyCommandArgs, out: Output): Promise<number> {
-  const emit = progressPrinter(out);
-  emit({ type: 'phase-start', phase: 'verify' });
+export async function runVerify(a: VerifyArgs, out: Output): Promise<number> {
+  const progress = progressPrinter(out);
   let report;
   try {
-    report = await verify(a.reference, a.candidate, { ...verifyOptionsFrom(a), compareEps: a['compare-eps'], onProgress: (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total }) });
+    report = await verify(a.reference, a.candidate, defined({ ...verifyOptionsFrom(a), compareEps: a['compare-eps'], onEvent: progress }));
   } finally {
-    emit.stop();
+    progress.stop();
   }
-  if (out.json) out.report(report);
-  const text = [renderVerify(report), ...(report.comparisons ?? []).map((c) => `${c.label}:\n${renderVerify(c.report)}`)].join('\n\n');
-  if (report.ok) out.say(text);
-  else {
-    out.shout(text);
+  out.document(report);
+  out.report([renderVerify(report), ...(report.comparisons ?? []).map((c) => `${c.label}:\n${renderVerify(c.report)}`)].join('\n\n'));
+  if (!report.ok) {
     throw new CheckFailedError(
       report.problems.length > 0
         ? `${a.candidate} and ${a.reference} could not be compared: ${report.problems.join('; ')}`

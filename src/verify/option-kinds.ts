@@ -1,0 +1,20 @@
+// What each verification option may hold (see options.ts); light enough for the command line's --help.
+import type { OptionTableOf } from '../options';
+import { EP_CHOICES } from './ep-choices';
+import type { VerifyOptions } from './verify';
+
+export const PRECISIONS = ['fp32', 'fp16'] as const;
+export const INPUT_DISTRIBUTIONS = ['normal', 'uniform'] as const;
+
+export const VERIFY_OPTION_KINDS = {
+  seed: { type: 'number', integer: true, min: 0, max: 2 ** 32 - 1 },
+  samples: { type: 'number', integer: true, min: 1 },
+  inputShapes: { type: 'shapes' },
+  atol: { type: 'number', min: 0 },
+  rtol: { type: 'number', min: 0 },
+  precision: { type: 'choice', choices: PRECISIONS },
+  ep: { type: 'choice', choices: EP_CHOICES },
+  referenceEp: { type: 'choice', choices: ['cpu'] },
+  inputDistribution: { type: 'choice', choices: INPUT_DISTRIBUTIONS },
+  onProgress: { type: 'function' },
+} as const satisfies OptionTableOf<VerifyOptions>;
