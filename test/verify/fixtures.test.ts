@@ -46,7 +46,7 @@ describe('report', () => {
     expect(out).toMatchObject({ ok: true, dtype: 'float32', shape: [1, 10], elements: 20, top1Rows: 2, top1Agreement: 1 });
     expect(a.device.source).toBe('os');
     expect(a.timings.totalMs).toBeGreaterThan(0);
-    expect(progress).toEqual(['load 1/2', 'load 2/2', 'run 1/2', 'run 2/2']);
+    expect(progress).toEqual(['load 0/2', 'load 1/2', 'load 2/2', 'run 1/2', 'run 2/2']);
     // Same seed, same numbers; another seed, other inputs.
     expect(b.outputs).toEqual(a.outputs);
     expect(c.outputs.output.maxAbsError).not.toBe(a.outputs.output.maxAbsError);
