@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../errors';
+import { kindOf } from './bytes';
 import { FileSink } from './sink';
 
 export interface StagedFile<T> {
@@ -102,14 +103,6 @@ export function checkOutputPath(target: string): void {
       hint: 'name a regular file; to check a conversion without keeping it, write into a temporary folder',
     });
   }
-}
-
-function kindOf(st: fs.Stats): string {
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isFIFO()) return 'a named pipe';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
 }
 
 /**

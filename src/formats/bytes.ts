@@ -1,6 +1,8 @@
 // Random access to a file's bytes without loading the file. Small reads go through a window cache so a
 // protobuf or pickle walk costs few syscalls; large reads go straight to a fresh buffer.
 import * as fs from 'fs';
+import { UserError } from '../errors';
+import { printable } from './printable';
 
 export interface ByteSource {
   readonly name: string;
@@ -36,9 +38,9 @@ export class FileSource implements ByteSource {
   private window: Buffer = Buffer.alloc(0);
   private windowStart = 0;
 
-  constructor(readonly name: string) {
-    this.fd = fs.openSync(name, 'r');
-    this.length = fs.fstatSync(this.fd).size;
+  /** `opened`: a descriptor opened (and checked) elsewhere, which the source then owns. */
+  constructor(readonly name: string, opened: { fd: number; size: number } = openRegularFile(name)) {
+    ({ fd: this.fd, size: this.length } = opened);
   }
 
   /** Returns a plain Uint8Array (not a Buffer), so `.slice()` copies as callers expect. */
@@ -82,12 +84,55 @@ function view(b: Buffer, at: number, length: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset + at, length);
 }
 
-/** Fills out[0, length) from the file at `offset`; a file that shrank underneath is an error. */
+/** What a file system entry is, in words ("a named pipe"). */
+export function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+// Opening a named pipe for reading waits for a writer, inside the open call, where no signal handler
+// can run; without blocking, the open returns at once and fstat says what it is.
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+
+/**
+ * Opens a file for reading, refusing anything but a regular file (a named pipe, a device, a folder)
+ * without ever waiting on it. `what` names the file in messages ("external data file w.bin").
+ */
+export function openRegularFile(name: string, what: string = name, hint?: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(name, fs.constants.O_RDONLY | O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${printable(what)} does not exist`, { code: 'BAD_USAGE', cause: e });
+    throw new UserError(`${printable(what)} cannot be read (${code ?? (e as Error).message})`, { code: 'BAD_USAGE', cause: e });
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    throw new UserError(`${printable(what)} is ${kindOf(st)}, not a regular file`, {
+      code: 'BAD_USAGE',
+      hint: hint ?? (st.isDirectory() ? 'name the file inside it' : 'save the model to a regular file and name that'),
+    });
+  }
+  return { fd, size: st.size };
+}
+
+/** Fills out[0, length) from the file at `offset`; a file that shrank underneath is refused. */
 export function readFully<B extends Uint8Array>(fd: number, name: string, offset: number, out: B, length = out.length): B {
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, out, done, length - done, offset + done);
-    if (n === 0) throw new RangeError(`${name}: file shrank while reading (byte ${offset + done})`);
+    if (n === 0) {
+      throw new UserError(`${printable(name)} changed while it was being read: it ends before byte ${offset + done}, which was there when it was opened`, {
+        code: 'BAD_INPUT',
+        hint: 'let whatever is writing the file finish, then run again',
+      });
+    }
     done += n;
   }
   return out;

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UserError } from '../errors';
+import { kindOf, openRegularFile } from './bytes';
 
 export type InputFormat = 'onnx' | 'safetensors' | 'pth';
 export type OutputFormat = 'onnx' | 'safetensors' | 'pth' | 'wts' | 'trt';
@@ -27,16 +28,19 @@ export function requireFile(file: string, role: string): void {
     throw new UserError(`${role} ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, { code: 'BAD_USAGE' });
   }
   if (st.isDirectory()) throw new UserError(`${role} ${file} is a directory, not a model file`, { code: 'BAD_USAGE', hint: 'name the .onnx, .safetensors or .pth file inside it' });
-  if (!st.isFile()) throw new UserError(`${role} ${file} is not a regular file`, { code: 'BAD_USAGE' });
+  if (!st.isFile()) throw new UserError(`${role} ${file} is ${kindOf(st)}, not a regular file`, { code: 'BAD_USAGE', hint: 'save the model to a regular file and name that' });
 }
 
 export function detectInputFormat(file: string): InputFormat {
   requireFile(file, 'input');
-  const fd = fs.openSync(file, 'r');
+  const { fd, size } = openRegularFile(file, `input ${file}`);
   const head = Buffer.alloc(16);
-  const n = fs.readSync(fd, head, 0, 16, 0);
-  const size = fs.fstatSync(fd).size;
-  fs.closeSync(fd);
+  let n: number;
+  try {
+    n = fs.readSync(fd, head, 0, 16, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (n === 0) throw new UserError(`${file} is empty: it is not a model file`);
   if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'pth';
   // The legacy (pre-1.6) torch.save format is a bare pickle stream.

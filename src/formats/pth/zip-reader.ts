@@ -3,7 +3,7 @@
 // never read here; PyTorch stores storages uncompressed, so each one is a plain file range.
 import * as fs from 'fs';
 import { DecodeError } from '../../errors';
-import { ByteSource, checkRange, readFully } from '../bytes';
+import { ByteSource, checkRange, openRegularFile, readFully } from '../bytes';
 import { printable } from '../printable';
 
 export interface ZipEntry {
@@ -31,8 +31,7 @@ export class UncachedFileSource implements ByteSource {
   readonly length: number;
   private fd: number;
   constructor(readonly name: string) {
-    this.fd = fs.openSync(name, 'r');
-    this.length = fs.fstatSync(this.fd).size;
+    ({ fd: this.fd, size: this.length } = openRegularFile(name));
   }
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
