@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { FormatError, UserError } from '../errors';
+import { checkExternalDataFiles } from '../formats/onnx/data-location';
 import { cpuDevice, DeviceInfo, webgpuDevice } from './device';
 import { AUTO_ORDER, EpChoice, EpName } from './ep-choices';
 import { probeModel } from './probe-model';
@@ -126,6 +127,8 @@ function deviceOf(ep: EpName): DeviceInfo {
 const SESSION_LOG = { logSeverityLevel: 3 } as const;
 
 async function load(file: string, ep: EpName, options: OpenOptions): Promise<InferenceSession> {
+  // onnxruntime follows external data locations by itself: only regular files inside the model's folder.
+  checkExternalDataFiles(file);
   const sessionOptions: InferenceSession.SessionOptions = {
     ...SESSION_LOG,
     executionProviders: [ep],

@@ -1,10 +1,10 @@
 // TensorProto in and out. Reading keeps the data where it is: raw_data and packed float_data become
 // ranges of the model file, external data a range of its own file; only varint-coded data is decoded.
-import * as path from 'path';
 import { DType, dtypeFromOnnx, dtypeInfo, numel } from '../../dtype';
 import { DecodeError, UserError } from '../../errors';
 import { Tensor, byteLength, streamLazyInto, tensorBytes } from '../../tensor';
-import { ByteSource, FileSource } from '../bytes';
+import { ByteSource } from '../bytes';
+import { externalNumber, openDataFile, realFolder } from './data-location';
 import { printable } from '../printable';
 import { Field, ProtoReader, Wire, first, last } from '../protobuf/reader';
 import { Message, Part } from '../protobuf/writer';
@@ -13,8 +13,8 @@ import { EntryField, TensorField } from './fields';
 export interface ReadTensorContext {
   /** Folder that external data locations are relative to. */
   readonly baseDir: string;
-  /** Opens (and caches) an external data file. */
-  openExternal(location: string): ByteSource;
+  /** Opens (and caches) an external data file; `label` names the tensor in messages. */
+  openExternal(location: string, label: string): ByteSource;
 }
 
 export interface ReadTensor {
@@ -70,19 +70,24 @@ function externalTensor(r: ProtoReader, fields: readonly Field[], ctx: ReadTenso
     const kv = r.fields(f.valueStart, f.end);
     const k = first(kv, EntryField.key);
     const v = first(kv, EntryField.value);
-    if (k) entries.set(r.string(k), v ? r.string(v) : '');
+    if (!k) continue;
+    const key = r.string(k);
+    if (entries.has(key)) throw new DecodeError(`${label}: external data key ${printable(key, 40)} appears twice`, f.start);
+    entries.set(key, v ? r.string(v) : '');
   }
   const location = entries.get('location');
-  if (!location) throw new DecodeError(`${label}: external data without a location`, fields[0]?.start ?? 0);
-  if (path.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-    throw new UserError(`${label}: external data location "${printable(location)}" points outside the model's folder; refusing to read it`);
-  }
-  const offset = Number(entries.get('offset') ?? '0');
-  const length = entries.has('length') ? Number(entries.get('length')) : want;
-  if (!Number.isSafeInteger(offset) || offset < 0 || length !== want) {
-    throw new UserError(`${label}: external data offset ${printable(String(entries.get('offset')), 40)} / length ${printable(String(entries.get('length')), 40)} do not fit shape [${shape}] of ${dtype} (${want} bytes)`);
-  }
-  const source = ctx.openExternal(location);
+  if (location === undefined) throw new DecodeError(`${label}: external data without a location`, fields[0]?.start ?? 0);
+  const number = (key: string, absent: number): number => {
+    const text = entries.get(key);
+    if (text === undefined) return absent;
+    const n = externalNumber(text);
+    if (n === undefined) throw new DecodeError(`${label}: external data ${key} "${printable(text, 40)}" is not a decimal byte count`, fields[0]?.start ?? 0);
+    return n;
+  };
+  const offset = number('offset', 0);
+  const length = number('length', want);
+  if (length !== want) throw new UserError(`${label}: external data length ${length} does not fit shape [${shape}] of ${dtype} (${want} bytes)`);
+  const source = ctx.openExternal(location, label);
   if (offset + length > source.length) {
     throw new UserError(`${label}: external data [${offset}, ${offset + length}) is past the end of ${printable(location)} (${source.length} bytes)`);
   }
@@ -156,28 +161,23 @@ export function tensorPayload(t: Tensor): Part {
   return t.data.bytes;
 }
 
-/** Opens external data files relative to a model folder, once each. */
+/** Opens external data files of a model folder, once each, as `openDataFile` allows. */
 export class ExternalFiles {
   private readonly open = new Map<string, ByteSource>();
+  private folder?: string;
   constructor(readonly baseDir: string) {}
-  openExternal = (location: string): ByteSource => {
+  openExternal = (location: string, label: string): ByteSource => {
     let s = this.open.get(location);
     if (!s) {
-      const full = path.join(this.baseDir, location);
-      try {
-        s = new FileSource(full);
-      } catch (e) {
-        throw new UserError(`external data file ${printable(full)} cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
-          hint: 'keep the data files next to the .onnx file, under the names the model records',
-        });
-      }
+      this.folder ??= realFolder(this.baseDir);
+      s = openDataFile(this.folder, location, label);
       this.open.set(location, s);
     }
     return s;
   };
   /** The data files opened so far (every one the model names, once its graph is decoded). */
   get paths(): string[] {
-    return [...this.open.keys()].map((location) => path.join(this.baseDir, location));
+    return [...this.open.values()].map((s) => s.name);
   }
   close(): void {
     for (const s of this.open.values()) s.close();

@@ -5,6 +5,8 @@ import * as path from 'path';
 import { convert } from '../../../src/api/convert';
 import { UserError } from '../../../src/errors';
 import { committedFiles, removeStagedFiles } from '../../../src/formats/atomic-file';
+import { FileSource } from '../../../src/formats/bytes';
+import { externalNumber, openDataFile } from '../../../src/formats/onnx/data-location';
 import { EXTERNAL_ALIGNMENT, INLINE_BELOW, PROTOBUF_LIMIT, externalTensorProto, useExternalData } from '../../../src/formats/onnx/external-data';
 import { OnnxModel, readOnnx } from '../../../src/formats/onnx/read';
 import { encodeModel, stageOnnx, streamParts, writeOnnx } from '../../../src/formats/onnx/write';
@@ -251,4 +253,52 @@ test('a model whose tensors sit in several files, at any offsets, reads, runs an
   await convert(train, path.join(out, 'reference.onnx'), { verify: false });
   expect(weights(path.join(out, 'inline.onnx'))).toEqual(weights(path.join(out, 'reference.onnx')));
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a file that shrinks while it is read is refused as changed, not as an internal error', () => {
+  const dir = tempDir();
+  const f = path.join(dir, 'shrinks.bin');
+  fs.writeFileSync(f, new Uint8Array(1 << 20));
+  const source = new FileSource(f);
+  try {
+    fs.truncateSync(f, 1000);
+    let e: unknown;
+    try {
+      source.read(4096, 100_000);
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toBe(`${f} changed while it was being read: it ends before byte 4096, which was there when it was opened`);
+  } finally {
+    source.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('external data that is not a regular file inside the model folder is never opened as such; onnx-style text offsets only', () => {
+  const dir = tempDir();
+  try {
+    const outside = path.join(dir, 'secret.bin');
+    fs.writeFileSync(outside, new Uint8Array(64));
+    const folder = path.join(dir, 'model');
+    fs.mkdirSync(folder);
+    fs.writeFileSync(path.join(folder, 'in.bin'), new Uint8Array(64));
+    fs.symlinkSync('in.bin', path.join(folder, 'alias.bin'));
+    fs.symlinkSync('../secret.bin', path.join(folder, 'out.bin'));
+    const real = fs.realpathSync(folder);
+    // a link that stays inside the folder is followed
+    const inside = openDataFile(real, 'alias.bin', 'w');
+    expect(inside.name).toBe(path.join(real, 'in.bin'));
+    inside.close();
+    expect(() => openDataFile(real, 'out.bin', 'w')).toThrow(/resolves, through a symbolic link, to a file outside the model's folder/);
+    expect(() => openDataFile(real, 'nope.bin', 'w')).toThrow(/external data file nope\.bin does not exist/);
+    expect(() => openDataFile(real, 'a\u0000b', 'w')).toThrow(/holds a NUL character/);
+    expect(() => openDataFile(real, 'C:\\x.bin', 'w')).toThrow(/points outside the model's folder/);
+    expect(() => openDataFile(real, 'sub\\..\\x.bin', 'w')).toThrow(/points outside the model's folder/);
+    expect(['0', '16', '0016', '4096'].map(externalNumber)).toEqual([0, 16, 16, 4096]);
+    expect(['0x10', ' 16', '16 ', '1.6e1', '-1', '+1', '', '99999999999999999'].map(externalNumber)).toEqual(new Array(8).fill(undefined));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
