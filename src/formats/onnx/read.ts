@@ -59,6 +59,9 @@ export function readOnnxFrom(source: ByteSource, baseDir: string): OnnxModel {
   const g = last(fields, ModelField.graph);
   if (!ir || ir.wire !== Wire.Varint) throw new DecodeError('no ir_version field', 0);
   if (!g || g.wire !== Wire.Bytes) throw new DecodeError('no graph field', 0);
+  // protobuf would merge a second graph into the first; onnxruntime would run both halves as one graph.
+  const graphs = fields.filter((f) => f.no === ModelField.graph);
+  if (graphs.length > 1) throw new DecodeError(`the model has ${graphs.length} graph fields; a model has one`, graphs[1].start);
   const opsets: { domain: string; version: number }[] = [];
   for (const f of fields) {
     if (f.no !== ModelField.opsetImport) continue;
