@@ -7,6 +7,7 @@ import { ByteRange, ByteSource, FileSource } from '../bytes';
 import { printable } from '../printable';
 import { Tensor } from '../../tensor';
 import { StateDict, unwrapStateDict } from '../state-dict';
+import { CheckedStorageSource } from './checked-storage';
 import { crc32 } from './crc32';
 import { ByteSwapSource } from './lazy-views';
 import { legacyKind, RESAVE_HINT } from './legacy';
@@ -83,6 +84,7 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
     bigEndian = order === 'big';
   }
 
+  const storages = new Map<string, CheckedStorageSource>();
   const hooks = torchHooks({
     file,
     fileBytes: dir.length,
@@ -97,7 +99,12 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
       }
       const size = dtypeInfo(dtype).size;
       if (e.size !== numel * size) throw new DecodeError(`storage ${printable(key)} is ${e.size} bytes but holds ${numel} ${dtype} (${numel * size} bytes)`, e.dataOffset);
-      const range: ByteRange = { source: dataSource(), offset: e.dataOffset, length: e.size };
+      let checked = storages.get(key);
+      if (!checked) {
+        checked = new CheckedStorageSource(dataSource(), { key: printable(`${root}/data/${key}`), offset: e.dataOffset, length: e.size, crc32: e.crc32 }, FORMAT);
+        storages.set(key, checked);
+      }
+      const range: ByteRange = { source: checked, offset: e.dataOffset, length: e.size };
       if (!bigEndian || size === 1) return range;
       return { source: new ByteSwapSource(`${file} storage ${key}`, range, size), offset: 0, length: e.size };
     },

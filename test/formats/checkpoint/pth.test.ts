@@ -253,6 +253,32 @@ describe('pth archives from other zip writers', () => {
 describe('pth refusals', () => {
   const good = () => pickle(orderedDict([['w', rebuildTensor(storageRef('FloatStorage', '0', 2), 0, [2], [1])]]));
 
+  test('a storage whose bytes fail their CRC is refused when it is first read, naming it; others read', () => {
+    const f = file('crc.pth');
+    const two = pickle(orderedDict([['a', rebuildTensor(storageRef('FloatStorage', '0', 2), 0, [2], [1])], ['b', rebuildTensor(storageRef('FloatStorage', '1', 2), 0, [2], [1])]]));
+    writeArchive(f, { pickle: two, storages: [['0', f32([1, 2])], ['1', f32([3, 4])]] });
+    const raw = fs.readFileSync(f);
+    const at = raw.indexOf(Buffer.from(f32([3, 4])));
+    raw[at] ^= 1;
+    fs.writeFileSync(f, raw);
+    const sd = readPth(f);
+    try {
+      expect(f32Of(sd.tensors.get('a')!)).toEqual([1, 2]);
+      let e: unknown;
+      try {
+        tensorBytes(sd.tensors.get('b')!);
+      } catch (err) {
+        e = err;
+      }
+      expect(e).toBeInstanceOf(FormatError);
+      expect((e as Error).message).toBe(`${f} is not a PyTorch checkpoint (storage archive/data/1 fails its CRC check: its bytes are not the ones saved at byte ${at})`);
+      // and again, without reading it twice
+      expect(() => tensorBytes(sd.tensors.get('b')!)).toThrow(/fails its CRC check/);
+    } finally {
+      sd.close?.();
+    }
+  });
+
   test('legacy (pre-1.6) checkpoints are refused with how to re-save them', () => {
     const f = file('legacy.pth');
     // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number
