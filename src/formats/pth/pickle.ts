@@ -1,6 +1,9 @@
 // A Python pickle reader (protocols 0-5) that builds plain data and never runs anything: every global the
 // stream names goes through hooks.findGlobal, which answers from an allow-list or refuses. Bounded against
-// hostile input: mark depth, object count and integer size are capped, and nothing here recurses.
+// hostile input: mark depth, object count and integer size are capped, nothing here recurses, and what
+// the objects built take in memory is counted before each is made, against a budget in proportion to
+// the pickle's length: two bytes of pickle make an empty dict of some 200 bytes, so a length cap alone
+// would let a 16 MB pickle take gigabytes.
 import { DecodeError } from '../../errors';
 import { printable } from '../printable';
 
@@ -61,9 +64,28 @@ export interface UnpickleOptions {
   readonly maxMarkDepth?: number;
   readonly maxObjects?: number;
   readonly maxIntBytes?: number;
+  /** Memory the objects built may take, in bytes; default PICKLE_LIMITS.memory(length). */
+  readonly maxMemory?: number;
 }
 
-export const PICKLE_LIMITS = { maxMarkDepth: 10_000, maxObjects: 1 << 24, maxIntBytes: 1024, maxLine: 65_536 } as const;
+export const PICKLE_LIMITS = {
+  maxMarkDepth: 10_000,
+  maxObjects: 1 << 24,
+  maxIntBytes: 1024,
+  maxLine: 65_536,
+  /**
+   * A state dict's pickle builds up to about 25 bytes of objects (as COST counts them) per byte of
+   * pickle: a tensor record of ~100 bytes builds ~2.5 KB. Past 256 MiB (a pickle of some 7 MB, 40,000
+   * tensors) nothing a checkpoint holds needs more.
+   */
+  memory: (length: number): number => Math.min(256 * 2 ** 20, 64 * 2 ** 20 + 32 * length),
+} as const;
+
+/**
+ * What each thing built costs in V8, in bytes, rounded up, growth slack of arrays and maps included
+ * (measured on Node 20: 8 million empty dicts with their memo entries took 2.2 GB).
+ */
+const COST = { slot: 16, memo: 64, mark: 32, dict: 200, dictItem: 48, list: 64, tuple: 64, string: 32, bytes: 160, bigint: 32, number: 16, set: 64, made: 256 } as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -92,6 +114,8 @@ class Unpickler {
   private readonly metastack: PyValue[][] = [];
   private readonly memo = new Map<number, PyValue>();
   private objects = 0;
+  private used = 0;
+  private readonly maxMemory: number;
   private readonly base: number;
   private readonly maxMarkDepth: number;
   private readonly maxObjects: number;
@@ -105,6 +129,7 @@ class Unpickler {
     this.maxMarkDepth = o.maxMarkDepth ?? PICKLE_LIMITS.maxMarkDepth;
     this.maxObjects = o.maxObjects ?? PICKLE_LIMITS.maxObjects;
     this.maxIntBytes = o.maxIntBytes ?? PICKLE_LIMITS.maxIntBytes;
+    this.maxMemory = o.maxMemory ?? PICKLE_LIMITS.memory(b.length);
     this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
@@ -154,6 +179,7 @@ class Unpickler {
     return this.text(this.rawLine());
   }
   private text(raw: Uint8Array): string {
+    this.charge(COST.string + 2 * raw.length);
     try {
       return utf8.decode(raw);
     } catch {
@@ -163,9 +189,29 @@ class Unpickler {
 
   // ---- stack ----
 
+  /** Counts memory about to be taken; refuses past the budget, before it is taken. */
+  private charge(bytes: number): void {
+    this.used += bytes;
+    if (this.used > this.maxMemory) {
+      throw this.fail(`its ${this.b.length} bytes would build more than ${Math.round(this.maxMemory / 2 ** 20)} MiB of objects, more than any checkpoint needs`);
+    }
+  }
   private push(v: PyValue): void {
     if (++this.objects > this.maxObjects) throw this.fail(`more than ${this.maxObjects} objects`);
+    this.charge(COST.slot);
     this.stack.push(v);
+  }
+  private tuple(items: PyValue[]): PyTuple {
+    this.charge(COST.tuple + COST.slot * items.length);
+    return new PyTuple(items);
+  }
+  private dict(): PyDict {
+    this.charge(COST.dict);
+    return new PyDict();
+  }
+  private bytesOf(b: Uint8Array): PyBytes {
+    this.charge(COST.bytes);
+    return new PyBytes(b);
   }
   private pop(): PyValue {
     if (this.stack.length === 0) throw this.fail('stack underflow');
@@ -183,7 +229,9 @@ class Unpickler {
     return items;
   }
   private int(v: bigint): number | bigint {
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+    this.charge(COST.bigint + (v.toString(16).length >> 1));
+    return v;
   }
   private long(n: number): number | bigint {
     if (n < 0) throw this.fail('negative integer length');
@@ -205,6 +253,7 @@ class Unpickler {
     return k;
   }
   private memoPut(k: number): void {
+    if (!this.memo.has(k)) this.charge(COST.memo);
     this.memo.set(k, this.top());
   }
   private memoGet(k: number): void {
@@ -212,7 +261,13 @@ class Unpickler {
     this.push(this.memo.get(k) as PyValue);
   }
   private global(module: string, name: string): void {
+    this.charge(COST.made);
     this.push(this.hooks.findGlobal(module, name, this.base + this.at));
+  }
+  /** What a hook builds (a storage, a tensor, an OrderedDict). */
+  private made(v: PyValue): PyValue {
+    this.charge(COST.made);
+    return v;
   }
   private callable(v: PyValue, what: string): PyGlobal {
     if (!(v instanceof PyGlobal)) throw this.fail(`${what} on ${describe(v)}, which is not callable`);
@@ -221,7 +276,7 @@ class Unpickler {
   private instantiate(cls: PyValue, args: readonly PyValue[], what: string): void {
     const g = this.callable(cls, what);
     if (!g.isClass) throw this.fail(`${what} on ${g.qualname}, which is not a class`);
-    this.push(g.call(args, this.base + this.at));
+    this.push(this.made(g.call(args, this.base + this.at)));
   }
   private hashable(k: PyValue): PyValue {
     if (Array.isArray(k) || k instanceof PyDict || (k instanceof PySet && !k.frozen)) throw this.fail(`unhashable ${describe(k)} used as a key`);
@@ -230,10 +285,12 @@ class Unpickler {
   private setItems(target: PyValue, items: readonly PyValue[]): void {
     if (!(target instanceof PyDict)) throw this.fail(`SETITEM on ${describe(target)}, which is not a dict`);
     if (items.length % 2) throw this.fail('SETITEMS with an odd number of items');
+    this.charge(COST.dictItem * (items.length / 2));
     for (let i = 0; i < items.length; i += 2) target.set(this.hashable(items[i]), items[i + 1]);
   }
   private appendItems(target: PyValue, items: readonly PyValue[]): void {
     if (!Array.isArray(target)) throw this.fail(`APPEND on ${describe(target)}, which is not a list`);
+    this.charge(COST.slot * items.length);
     for (const it of items) target.push(it);
   }
 
@@ -255,6 +312,7 @@ class Unpickler {
           return this.pop();
         case 0x28: // MARK
           if (this.metastack.length >= this.maxMarkDepth) throw this.fail(`MARKs nest deeper than ${this.maxMarkDepth}`);
+          this.charge(COST.mark);
           this.metastack.push(this.stack);
           this.stack = [];
           break;
@@ -313,6 +371,7 @@ class Unpickler {
         case 0x46: { // FLOAT (text)
           const s = this.line();
           if (!/^[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|nan)$/i.test(s)) throw this.fail(`bad float '${printable(s, 40)}'`);
+          this.charge(COST.number);
           this.push(Number(s.replace(/^([-+]?)inf$/i, '$1Infinity').replace(/^[-+]?nan$/i, 'NaN')));
           break;
         }
@@ -332,15 +391,20 @@ class Unpickler {
           this.push(this.long(this.i32()));
           break;
         case 0x47: // BINFLOAT (big-endian)
+          this.charge(COST.number);
           this.push(this.view.getFloat64(this.need(8), false));
           break;
 
         // strings and bytes
         case 0x53: // STRING (text, quoted repr)
-          this.push(this.quoted(this.line()));
+          this.push(this.quoted(this.line())); // line() counted the text
           break;
-        case 0x56: // UNICODE (raw-unicode-escape: latin1 bytes plus \uXXXX escapes)
-          this.push(rawUnicodeEscape(Buffer.from(this.rawLine()).toString('latin1')));
+        case 0x56: { // UNICODE (raw-unicode-escape: latin1 bytes plus \uXXXX escapes)
+          const raw = this.rawLine();
+          this.charge(COST.string + 2 * raw.length);
+          this.push(rawUnicodeEscape(Buffer.from(raw).toString('latin1')));
+          break;
+        }
           break;
         case 0x54: { // BINSTRING
           const n = this.i32();
@@ -361,14 +425,14 @@ class Unpickler {
           this.push(this.text(this.take(this.u64())));
           break;
         case 0x42: // BINBYTES
-          this.push(new PyBytes(this.take(this.u32())));
+          this.push(this.bytesOf(this.take(this.u32())));
           break;
         case 0x43: // SHORT_BINBYTES
-          this.push(new PyBytes(this.take(this.u8())));
+          this.push(this.bytesOf(this.take(this.u8())));
           break;
         case 0x8e: // BINBYTES8
         case 0x96: // BYTEARRAY8
-          this.push(new PyBytes(this.take(this.u64())));
+          this.push(this.bytesOf(this.take(this.u64())));
           break;
         case 0x97: // NEXT_BUFFER
           throw this.fail('out-of-band buffers are not supported');
@@ -378,30 +442,35 @@ class Unpickler {
 
         // containers
         case 0x29: // EMPTY_TUPLE
-          this.push(new PyTuple([]));
+          this.push(this.tuple([]));
           break;
         case 0x74: // TUPLE
-          this.push(new PyTuple(this.popMark()));
+          this.push(this.tuple(this.popMark()));
           break;
         case 0x85: // TUPLE1
-          this.push(new PyTuple([this.pop()]));
+          this.push(this.tuple([this.pop()]));
           break;
         case 0x86: { // TUPLE2
           const b = this.pop();
-          this.push(new PyTuple([this.pop(), b]));
+          this.push(this.tuple([this.pop(), b]));
           break;
         }
         case 0x87: { // TUPLE3
           const c = this.pop();
           const b = this.pop();
-          this.push(new PyTuple([this.pop(), b, c]));
+          this.push(this.tuple([this.pop(), b, c]));
           break;
         }
         case 0x5d: // EMPTY_LIST
+          this.charge(COST.list);
           this.push([]);
           break;
-        case 0x6c: // LIST
-          this.push(this.popMark());
+        case 0x6c: { // LIST
+          const items = this.popMark();
+          this.charge(COST.list + COST.slot * items.length);
+          this.push(items);
+          break;
+        }
           break;
         case 0x61: { // APPEND
           const v = this.pop();
@@ -414,10 +483,10 @@ class Unpickler {
           break;
         }
         case 0x7d: // EMPTY_DICT
-          this.push(new PyDict());
+          this.push(this.dict());
           break;
         case 0x64: { // DICT
-          const d = new PyDict();
+          const d = this.dict();
           this.setItems(d, this.popMark());
           this.push(d);
           break;
@@ -434,18 +503,22 @@ class Unpickler {
           break;
         }
         case 0x8f: // EMPTY_SET
+          this.charge(COST.set);
           this.push(new PySet(false));
           break;
         case 0x90: { // ADDITEMS
           const items = this.popMark();
           const s = this.top();
           if (!(s instanceof PySet) || s.frozen) throw this.fail(`ADDITEMS on ${describe(s)}, which is not a set`);
+          this.charge(COST.slot * items.length);
           for (const it of items) s.items.push(this.hashable(it));
           break;
         }
         case 0x91: { // FROZENSET
+          const items = this.popMark();
+          this.charge(COST.set + COST.slot * items.length);
           const s = new PySet(true);
-          for (const it of this.popMark()) s.items.push(this.hashable(it));
+          for (const it of items) s.items.push(this.hashable(it));
           this.push(s);
           break;
         }
@@ -473,7 +546,7 @@ class Unpickler {
           const args = this.pop();
           const f = this.callable(this.pop(), 'REDUCE');
           if (!(args instanceof PyTuple)) throw this.fail(`REDUCE with ${describe(args)} as arguments`);
-          this.push(f.call(args.items, this.base + this.at));
+          this.push(this.made(f.call(args.items, this.base + this.at)));
           break;
         }
         case 0x81: { // NEWOBJ
@@ -514,10 +587,10 @@ class Unpickler {
           break;
         }
         case 0x50: // PERSID
-          this.push(this.hooks.persistentLoad(this.line(), this.base + this.at));
+          this.push(this.made(this.hooks.persistentLoad(this.line(), this.base + this.at)));
           break;
         case 0x51: // BINPERSID
-          this.push(this.hooks.persistentLoad(this.pop(), this.base + this.at));
+          this.push(this.made(this.hooks.persistentLoad(this.pop(), this.base + this.at)));
           break;
         default:
           throw this.fail(`unknown opcode 0x${op.toString(16).padStart(2, '0')}`);

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DecodeError, FormatError, UserError } from '../../../src/errors';
 import { readPth } from '../../../src/formats/pth';
-import { HostValue, PyBytes, PyDict, PyGlobal, PySet, PyTuple, PyValue, unpickle } from '../../../src/formats/pth/pickle';
+import { HostValue, PICKLE_LIMITS, PyBytes, PyDict, PyGlobal, PySet, PyTuple, PyValue, unpickle } from '../../../src/formats/pth/pickle';
 import { ALLOWED_GLOBALS, torchHooks } from '../../../src/formats/pth/torch-globals';
 import { bytes, f32, glob, int, orderedDict, pickle, rebuildTensor, storageRef, str, tempDir, u32, writeArchive } from './helpers';
 
@@ -224,6 +224,15 @@ describe('malformed and oversized pickles are bounded', () => {
 
   test('object count is capped', () => {
     fails(bytes(0x80, 2, 0x5d, 0x28, new Array(200).fill(0x4e), 0x65, 0x2e), /more than 100 objects/, { maxObjects: 100 });
+  });
+
+  test('what the objects built take is counted before they are made, against a budget', () => {
+    // each EMPTY_DICT + MEMOIZE is two bytes of pickle and some 260 bytes built
+    const dicts = (n: number) => bytes(0x80, 2, new Array(n).fill([0x7d, 0x94]).flat(), 0x7d, 0x2e);
+    fails(dicts(5000), /its 10004 bytes would build more than 1 MiB of objects, more than any checkpoint needs/, { maxMemory: 2 ** 20 });
+    expect(() => load(dicts(3000), { maxMemory: 2 ** 20 })).not.toThrow();
+    // the default: 64 MiB and 32 bytes per byte of pickle, at most 256 MiB
+    expect([0, 1 << 20, 8 << 20, 64 << 20].map((n) => PICKLE_LIMITS.memory(n) / 2 ** 20)).toEqual([64, 96, 256, 256]);
   });
 
   test('errors point at the byte in the file', () => {
