@@ -13,6 +13,15 @@ import { collectEntries, StateDict, TensorEntries, writeTensorTo } from './state
 const FORMAT = 'a safetensors file';
 /** The reference implementation refuses larger headers; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Tensors one file may hold. The largest models split their weights over many files of a few thousand
+ * tensors each; past this a header is a way to make the reader build millions of objects.
+ */
+export const MAX_TENSORS = 1 << 18;
+/** Keys of __metadata__ (a checkpoint has a handful: format, a version...). */
+export const MAX_METADATA_KEYS = 1 << 16;
+/** JSON values one tensor entry (or __metadata__) may build while it is parsed, before it is checked. */
+const MAX_VALUES_PER_ENTRY = 1 << 18;
 /** Dtypes the spec defines that the dtype table does not carry. */
 const SPEC_ONLY_DTYPES = new Set(['U16', 'U32', 'U64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64']);
 
@@ -45,25 +54,26 @@ function parse(source: FileSource): StateDict {
   if (8 + headerLength > source.length) {
     throw new DecodeError(`header length ${headerLength} runs past the end of the ${source.length}-byte file`, 0);
   }
-  const header = source.read(8, headerLength).slice();
+  const header = source.readCopy(8, headerLength);
   const badUtf8 = firstInvalidUtf8(header);
   if (badUtf8 >= 0) throw new DecodeError('header is not valid UTF-8', 8 + badUtf8);
   if (header[0] !== 0x7b) throw new DecodeError("header does not start with '{'", 8);
 
-  const json = new JsonParser(header, 8);
-  const root = json.parseTop();
   const bufferStart = 8 + headerLength;
   const bufferLength = source.length - bufferStart;
 
+  // Each entry is checked as soon as it is parsed and kept only in its checked form: what the header
+  // builds stays in proportion to the tensors it declares, whatever else it holds.
   let metadata: Record<string, string> = {};
   const entries: HeaderEntry[] = [];
-  for (const [name, value, at] of root.entries) {
+  new JsonParser(header, 8).parseTopEntries((name, value, at) => {
     if (name === '__metadata__') {
       metadata = readMetadata(value, at);
-      continue;
+      return;
     }
+    if (entries.length === MAX_TENSORS) throw new DecodeError(`header declares more than ${MAX_TENSORS} tensors`, at);
     entries.push(readEntry(name, value, at));
-  }
+  });
 
   // Offsets, taken in order, must tile the buffer exactly.
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -91,6 +101,7 @@ function parse(source: FileSource): StateDict {
 
 function readMetadata(value: JsonValue, at: number): Record<string, string> {
   if (!(value instanceof JsonObject)) throw new DecodeError('__metadata__ is not an object', at);
+  if (value.entries.length > MAX_METADATA_KEYS) throw new DecodeError(`__metadata__ has ${value.entries.length} keys, more than ${MAX_METADATA_KEYS}`, at);
   const pairs: Array<[string, string]> = [];
   for (const [k, v, vAt] of value.entries) {
     if (typeof v !== 'string') throw new DecodeError(`__metadata__ value for '${printable(k)}' is not a string`, vAt);
@@ -203,17 +214,28 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 class JsonParser {
   private pos = 0;
+  /** Values built for the top-level entry being parsed. */
+  private built = 0;
   constructor(private readonly b: Uint8Array, private readonly base: number) {}
 
-  /** The header: one object, then only spaces (the spec's padding). */
-  parseTop(): JsonObject {
+  /**
+   * The header: one object, then only spaces (the spec's padding). Its entries go to `onEntry` one at a
+   * time, as they are parsed; duplicate keys are refused.
+   */
+  parseTopEntries(onEntry: (key: string, value: JsonValue, at: number) => void): void {
     this.ws();
-    const v = this.value(0);
-    if (!(v instanceof JsonObject)) throw this.fail('header is not a JSON object');
+    if (this.b[this.pos] !== 0x7b) throw this.fail('header is not a JSON object');
+    this.members(0, (key, at) => {
+      this.built = 0;
+      onEntry(key, this.value(1), at);
+    });
     for (; this.pos < this.b.length; this.pos++) {
       if (this.b[this.pos] !== 0x20) throw this.fail('header has bytes after its JSON object that are not space padding');
     }
-    return v;
+  }
+
+  private count(): void {
+    if (++this.built > MAX_VALUES_PER_ENTRY) throw this.fail(`a header entry holds more than ${MAX_VALUES_PER_ENTRY} JSON values`);
   }
 
   private fail(reason: string): DecodeError {
@@ -231,6 +253,7 @@ class JsonParser {
   private value(depth: number): JsonValue {
     if (depth > MAX_JSON_DEPTH) throw this.fail(`header nests deeper than ${MAX_JSON_DEPTH} levels`);
     if (this.pos >= this.b.length) throw this.fail('header JSON ends early');
+    this.count();
     const c = this.b[this.pos];
     if (c === 0x7b) return this.object(depth);
     if (c === 0x5b) return this.array(depth);
@@ -256,13 +279,19 @@ class JsonParser {
   }
 
   private object(depth: number): JsonObject {
-    this.pos++;
     const entries: Array<[string, JsonValue, number]> = [];
+    this.members(depth, (key, at) => entries.push([key, this.value(depth + 1), at]));
+    return new JsonObject(entries);
+  }
+
+  /** An object's members: `member` parses each value (the parser stands on it) and keeps it or not. */
+  private members(depth: number, member: (key: string, at: number) => void): void {
+    this.pos++;
     const seen = new Set<string>();
     this.ws();
     if (this.b[this.pos] === 0x7d) {
       this.pos++;
-      return new JsonObject(entries);
+      return;
     }
     for (;;) {
       this.ws();
@@ -274,15 +303,14 @@ class JsonParser {
       this.ws();
       this.expect(0x3a, "':'");
       this.ws();
-      const v = this.value(depth + 1);
-      entries.push([key, v, at]);
+      member(key, at);
       this.ws();
       if (this.b[this.pos] === 0x2c) {
         this.pos++;
         continue;
       }
       this.expect(0x7d, "',' or '}'");
-      return new JsonObject(entries);
+      return;
     }
   }
 

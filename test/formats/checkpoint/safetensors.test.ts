@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError, UserError } from '../../../src/errors';
-import { readSafetensors, writeSafetensors } from '../../../src/formats/safetensors';
+import { MAX_METADATA_KEYS, MAX_TENSORS, readSafetensors, writeSafetensors } from '../../../src/formats/safetensors';
 import { tensorBytes, tensorFromArray } from '../../../src/tensor';
 import { seededRandom } from '../../../src/verify/random';
 import { bytesRead, expectSameTensors, hasReadCounter, randomStateDict, tempDir } from './helpers';
@@ -118,6 +118,19 @@ describe('safetensors refusals name what the file is not and where', () => {
     expect(e.message.startsWith(`${file} is not a safetensors file (`)).toBe(true);
     expect(e.message).toMatch(message);
     expect(e.message).toMatch(/at byte \d+\)$/);
+  });
+
+  // What the header builds stays in proportion to the tensors it declares: entries are checked as they
+  // are parsed, and counts are capped.
+  test.each([
+    // the JSON after it is broken: the entry was checked before the parser got there
+    ['an empty entry is refused before the next is parsed', () => `{${Array.from({ length: 200_000 }, (_, i) => `"k${i}":{}`).join(',')} !!!`, /entry 'k0' has no 'dtype' at byte 9\)/],
+    ['more tensors than MAX_TENSORS (each of zero bytes)', () => `{${Array.from({ length: MAX_TENSORS + 1 }, (_, i) => entry(`k${i}`, '[0,0]', '[0]')).join(',')}}`, new RegExp(`header declares more than ${MAX_TENSORS} tensors at byte \\d+\\)`)],
+    ['more metadata keys than MAX_METADATA_KEYS', () => `{"__metadata__":{${Array.from({ length: MAX_METADATA_KEYS + 1 }, (_, i) => `"m${i}":""`).join(',')}}}`, new RegExp(`__metadata__ has ${MAX_METADATA_KEYS + 1} keys, more than ${MAX_METADATA_KEYS}`)],
+    ['an entry of a million empty arrays', () => `{"a":{"dtype":"F32","shape":[${'[],'.repeat(1_000_000)}0],"data_offsets":[0,0]}}`, /a header entry holds more than 262144 JSON values/],
+  ])('%s', (_name, header, message) => {
+    const file = rawFile('many.safetensors', header());
+    expect(refusal(file).message).toMatch(message);
   });
 
   test('a dtype the spec has but the tool does not is unsupported, not malformed', () => {
