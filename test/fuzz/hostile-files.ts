@@ -1,5 +1,6 @@
 // Hostile and malformed inputs of every kind the tool must refuse, made from the committed fixtures or from
 // scratch, each with the words its refusal must contain. Used by the command-line tests.
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readSafetensors } from '../../src/formats/safetensors';
@@ -10,6 +11,7 @@ import { FIXTURES } from '../helpers/fixtures';
 import { rng } from '../helpers/random';
 import { withChangedWeight } from '../verify/helpers/onnx-initializers';
 import { encodeVarint } from './protobuf-tree';
+import { unzip, zip } from './structure';
 
 export interface HostileCase {
   readonly name: string;
@@ -35,32 +37,35 @@ const copy = (dir: string, name: string, from: string) => write(dir, name, fs.re
 /** The model with its top-level graph field announcing `extra` more bytes than there are (same varint width). */
 function graphLengthPastEnd(model: Uint8Array, extra: number): Uint8Array {
   const out = Uint8Array.from(model);
-  let p = 0;
+  const { length, lengthAt, payloadAt } = topLevelField(model, 7);
+  const enc = encodeVarint(BigInt(length + extra));
+  if (enc.length !== payloadAt - lengthAt) throw new Error('length varint changed width');
+  out.set(enc, lengthAt);
+  return out;
+}
+
+/** A top-level length-delimited field of a protobuf message: where its tag, length and payload sit. */
+function topLevelField(model: Uint8Array, no: number): { start: number; lengthAt: number; payloadAt: number; length: number; end: number } {
   const varint = (at: number): [number, number] => {
     let v = 0;
     let scale = 1;
     for (let i = at; ; i++) {
-      v += (out[i] & 0x7f) * scale;
+      v += (model[i] & 0x7f) * scale;
       scale *= 128;
-      if (!(out[i] & 0x80)) return [v, i + 1];
+      if (!(model[i] & 0x80)) return [v, i + 1];
     }
   };
-  while (p < out.length) {
+  for (let p = 0; p < model.length; ) {
     const [tag, q] = varint(p);
     if (tag % 8 === 0) p = varint(q)[1];
     else if (tag % 8 !== 2) throw new Error('unexpected wire type in the fixture');
     else {
-      const [len, r] = varint(q);
-      if (tag >> 3 === 7) {
-        const enc = encodeVarint(BigInt(len + extra));
-        if (enc.length !== r - q) throw new Error('length varint changed width');
-        out.set(enc, q);
-        return out;
-      }
-      p = r + len;
+      const [length, r] = varint(q);
+      if (tag >> 3 === no) return { start: p, lengthAt: q, payloadAt: r, length, end: r + length };
+      p = r + length;
     }
   }
-  throw new Error('no graph field');
+  throw new Error(`no field ${no}`);
 }
 
 /** A safetensors file from a JSON header and a data buffer. */
@@ -203,7 +208,86 @@ export const HOSTILE: readonly HostileCase[] = [
   { name: '.pth view past the file', out: '.safetensors', make: (d) => pth(d, 'view.pth', pthTensor([2 ** 40], [0])), message: /repeats storage 0 to 4398046511104 bytes, more than the whole \d+-byte file/ },
   { name: 'a negative running_var in a .pth', out: '.safetensors', make: (d) => changedCheckpoint(d, 'var.pth', 'stage1.1.rbr_identity.running_var', 0, -3), message: /'stage1\.1\.rbr_identity\.running_var' holds -3 at element 0/ },
   { name: 'output = input (.pth)', out: 'same', make: (d) => copy(d, 'same.pth', TRAIN_PTH), message: /is the input file; refusing to overwrite it/ },
+  { name: 'a .pth storage that fails its CRC', out: '.safetensors', make: (d) => write(d, 'crc.pth', damagedStorage(fs.readFileSync(TRAIN_PTH))), message: /is not a PyTorch checkpoint \(storage .*\/data\/\d+ fails its CRC check: its bytes are not the ones saved at byte \d+\)/ },
+  {
+    // 15 KB on disk, 16 MB of pickle: eight million empty dicts, each kept by the memo
+    name: 'a deflated data.pkl of empty dicts (memory)',
+    out: '.safetensors',
+    make: (d) => write(d, 'dicts.pth', pthArchive(Buffer.concat([Buffer.from([0x80, 2]), Buffer.alloc(2 * 8_000_000, Buffer.from([0x7d, 0x94])), Buffer.from([0x7d, 0x2e])]))),
+    message: /data\.pkl: its 16000004 bytes would build more than 256 MiB of objects, more than any checkpoint needs/,
+  },
+
+  // files that are not what they seem, and external data from outside the model's folder
+  { name: 'a named pipe as the input', out: '.onnx', make: (d) => fifo(path.join(d, 'pipe.onnx')), message: /^error: input .*pipe\.onnx is a named pipe, not a regular file$/m },
+  {
+    name: 'external data: a symbolic link to a file outside the model folder',
+    out: '.onnx',
+    make: (d) => {
+      write(path.dirname(d), 'secret.txt', SECRET);
+      fs.symlinkSync('../secret.txt', path.join(d, 'w.bin'));
+      return write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin' }));
+    },
+    message: /w: external data location "w\.bin" resolves, through a symbolic link, to a file outside the model's folder; refusing to read it/,
+  },
+  {
+    name: 'external data: a location through a linked subfolder',
+    out: '.onnx',
+    make: (d) => {
+      write(path.dirname(d), 'secret.txt', SECRET);
+      fs.symlinkSync('..', path.join(d, 'up'));
+      return write(d, 'm.onnx', onnxWithExternal({ location: 'up/secret.txt' }));
+    },
+    message: /external data location "up\/secret\.txt" resolves, through a symbolic link, to a file outside the model's folder/,
+  },
+  { name: 'external data: a named pipe', out: '.onnx', make: (d) => (fifo(path.join(d, 'w.bin')), write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin' }))), message: /w: external data file w\.bin is a named pipe, not a regular file/ },
+  { name: 'external data: location "."', out: '.onnx', make: (d) => write(d, 'm.onnx', onnxWithExternal({ location: '.' })), message: /w: external data file \. is a directory, not a regular file/ },
+  { name: 'external data: a folder', out: '.onnx', make: (d) => (fs.mkdirSync(path.join(d, 'w.bin')), write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin' }))), message: /w: external data file w\.bin is a directory/ },
+  { name: 'external data: a link to a device', out: '.onnx', make: (d) => (fs.symlinkSync('/dev/zero', path.join(d, 'w.bin')), write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin' }))), message: /w: external data location "w\.bin" resolves, through a symbolic link, to a file outside/ },
+  { name: 'external data: an empty location', out: '.onnx', make: (d) => write(d, 'm.onnx', onnxWithExternal({ location: '' })), message: /w: external data location "" is empty/ },
+  ...['0x0', ' 0', '0e0', '-0', '+0', '0.0'].map((offset): HostileCase => ({
+    name: `external data: offset ${JSON.stringify(offset)}`,
+    out: '.onnx',
+    make: (d) => (write(d, 'w.bin', new Uint8Array(64)), write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin', offset }))),
+    message: new RegExp(`is not an ONNX model \\(w: external data offset "${offset.replace(/[.+]/g, '\\$&')}" is not a decimal byte count at byte \\d+\\)`),
+  })),
+  { name: 'external data: a key twice', out: '.onnx', make: (d) => (write(d, 'w.bin', new Uint8Array(64)), write(d, 'm.onnx', onnxWithExternal({ location: 'w.bin' }, [['location', '../x']]))), message: /w: external data key location appears twice/ },
+  { name: 'a second graph field', out: '.onnx', make: (d) => write(d, 'two.onnx', withSecondGraph(fs.readFileSync(TRAIN_ONNX))), message: /is not an ONNX model \(the model has 2 graph fields; a model has one at byte \d+\)/ },
 ];
+
+const SECRET = 'SECRET '.repeat(16);
+
+export function fifo(file: string): string {
+  execFileSync('mkfifo', [file]);
+  return file;
+}
+
+/** A .pth archive around a pickle, data.pkl deflated (as PyTorch never does, and zip allows). */
+function pthArchive(pkl: Uint8Array): Uint8Array {
+  return zip([
+    { name: 'archive/data.pkl', method: 8, data: pkl },
+    { name: 'archive/version', method: 0, data: Buffer.from('3\n') },
+  ]);
+}
+
+/** The archive with one byte of its first storage changed; its recorded CRC stays. */
+function damagedStorage(pth: Uint8Array): Uint8Array {
+  const items = unzip(pth)!;
+  const storage = items.find((it) => /\/data\/\d+$/.test(it.name))!;
+  const data = Uint8Array.from(storage.data);
+  data[0] ^= 0x01;
+  const out = Buffer.from(zip(items));
+  // zip() recomputes CRCs: put the damaged bytes in after it, where the file keeps the storage
+  const at = out.indexOf(Buffer.from(storage.data), 0);
+  out.set(data, at);
+  return out;
+}
+
+/** The model with a copy of its graph field appended: protobuf would merge the two graphs. */
+function withSecondGraph(model: Uint8Array): Uint8Array {
+  const { start, end } = topLevelField(model, 7);
+  return Buffer.concat([model, model.subarray(start, end)]);
+}
+
 
 function pth(dir: string, name: string, tensor: Uint8Array): string {
   const file = path.join(dir, name);
@@ -211,12 +295,24 @@ function pth(dir: string, name: string, tensor: Uint8Array): string {
   return file;
 }
 
+const field = (no: number, payload: Uint8Array) => Buffer.concat([Uint8Array.from(encodeVarint(BigInt(no * 8 + 2))), Uint8Array.from(encodeVarint(BigInt(payload.length))), payload]);
+const varintField = (no: number, v: number) => Uint8Array.from([...encodeVarint(BigInt(no * 8)), ...encodeVarint(BigInt(v))]);
+
 /** A one-node model (y = x + w) whose initializer w has the given dims and raw_data. */
 function onnxWithInitializer(dims: readonly number[], raw: Uint8Array): Uint8Array {
-  const field = (no: number, payload: Uint8Array) => Buffer.concat([Uint8Array.from(encodeVarint(BigInt(no * 8 + 2))), Uint8Array.from(encodeVarint(BigInt(payload.length))), payload]);
-  const varintField = (no: number, v: number) => Uint8Array.from([...encodeVarint(BigInt(no * 8)), ...encodeVarint(BigInt(v))]);
+  const tensor = Buffer.concat([field(1, Uint8Array.from(dims.flatMap((d) => encodeVarint(BigInt(d))))), varintField(2, 1), field(8, Buffer.from('w')), field(9, raw)]);
+  return addModel(tensor);
+}
+
+/** The same model with w (16 float32) in external data, described by `entries` (and `more`, in that order after them). */
+export function onnxWithExternal(entries: Readonly<Record<string, string>>, more: ReadonlyArray<readonly [string, string]> = []): Uint8Array {
+  const kv = [...Object.entries(entries), ...more].map(([k, v]) => field(13, Buffer.concat([field(1, Buffer.from(k)), field(2, Buffer.from(v))])));
+  const tensor = Buffer.concat([field(1, Uint8Array.from(encodeVarint(16n))), varintField(2, 1), field(8, Buffer.from('w')), ...kv, varintField(14, 1)]);
+  return addModel(tensor);
+}
+
+function addModel(tensor: Uint8Array): Uint8Array {
   const s = (t: string) => Buffer.from(t);
-  const tensor = Buffer.concat([field(1, Uint8Array.from(dims.flatMap((d) => encodeVarint(BigInt(d))))), varintField(2, 1), field(8, s('w')), field(9, raw)]);
   const info = (n: string) => field(11, Buffer.concat([field(1, s(n)), field(2, field(1, varintField(1, 1)))]));
   const node = Buffer.concat([field(1, s('x')), field(1, s('w')), field(2, s('y')), field(4, s('Add'))]);
   const graph = Buffer.concat([field(1, node), field(2, s('g')), field(5, tensor), info('x'), field(12, Buffer.concat([field(1, s('y')), field(2, field(1, varintField(1, 1)))]))]);

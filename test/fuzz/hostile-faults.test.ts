@@ -1,0 +1,75 @@
+// Faults beyond a file's bytes, end to end through the command line: what the file system holds around a
+// model (named pipes, links out of its folder), and that every command refuses them at once, in one line.
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { tempDir } from '../helpers/fixtures';
+import { fifo, onnxWithExternal } from './hostile-files';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'repvgg-convert.js');
+
+interface Run {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI; one that has not ended after `limitMs` is killed (a hang fails the test, it does not stall it). */
+export function cli(args: readonly string[], options: { limitMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--max-old-space-size=1024', BIN, ...args], { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.limitMs ?? 30_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const root = tempDir();
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** A folder holding m.onnx, whose tensor w is read from `w.bin`, made by `place`. */
+function model(place: (dir: string) => void): string {
+  const dir = fs.mkdtempSync(path.join(root, 'm-'));
+  place(dir);
+  const file = path.join(dir, 'm.onnx');
+  fs.writeFileSync(file, onnxWithExternal({ location: 'w.bin' }));
+  return file;
+}
+
+const oneLine = (r: Run) => {
+  expect(r.signal).toBeNull();
+  expect(r.code).toBe(2);
+  expect(r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('  fix: '))).toEqual([expect.stringMatching(/^error: /)]);
+};
+
+describe('external data that is not a regular file inside the model folder', () => {
+  test('inspect refuses a named pipe at once', async () => {
+    const r = await cli(['inspect', model((d) => fifo(path.join(d, 'w.bin')))]);
+    oneLine(r);
+    expect(r.stderr).toMatch(/external data file w\.bin is a named pipe, not a regular file/);
+  });
+
+  test('convert refuses a named pipe at once (the open does not wait for a writer)', async () => {
+    const m = model((d) => fifo(path.join(d, 'w.bin')));
+    const r = await cli([m, path.join(path.dirname(m), 'out.onnx'), '--no-verify']);
+    oneLine(r);
+    expect(fs.readdirSync(path.dirname(m)).sort()).toEqual(['m.onnx', 'w.bin']);
+  });
+
+  test.each(['verify', 'bench'])('%s refuses a reference whose data is a link out of its folder, before onnxruntime reads it', async (command) => {
+    const secret = path.join(root, `secret-${command}.bin`);
+    fs.writeFileSync(secret, new Uint8Array(64));
+    const m = model((d) => fs.symlinkSync(secret, path.join(d, 'w.bin')));
+    const ok = model((d) => fs.writeFileSync(path.join(d, 'w.bin'), new Uint8Array(64)));
+    const r = await cli([command, m, ok]);
+    oneLine(r);
+    expect(r.stderr).toMatch(/w: external data location "w\.bin" resolves, through a symbolic link, to a file outside the model's folder/);
+  });
+});
