@@ -15,11 +15,21 @@ export interface CaseMeta {
   readonly outputs: string[];
   readonly input: { name: string; shape: number[] };
   readonly dynamic: boolean;
+  /** Set while the tool does not handle the case's family yet: what the converter (`convert`) or inspect
+   * (`inspect`) still misses. The tests named there skip their graph checks for the case and list it as todo. */
+  readonly pending?: { readonly convert?: string; readonly inspect?: string };
 }
 
 export function meta(c: string): CaseMeta {
   return JSON.parse(fs.readFileSync(path.join(caseDir(c), 'meta.json'), 'utf8'));
 }
+
+/** Cases whose family the converter does not merge yet (meta.json `pending.convert`): their conversion must still
+ * verify and match PyTorch, but not yet PyTorch's deploy graph op for op. */
+export const PENDING_CONVERT = ONNX_CASES.filter((c) => meta(c).pending?.convert);
+/** Cases whose blocks inspect does not report yet (`pending.inspect`, or `pending.convert`: inspect predicts what
+ * conversion does). */
+export const PENDING_INSPECT = ONNX_CASES.filter((c) => meta(c).pending);
 
 export function readArray(base: string): { shape: number[]; data: Float32Array } {
   const shape = JSON.parse(fs.readFileSync(`${base}.json`, 'utf8')).shape as number[];

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { inspectModel, InspectReport } from '../../src/inspect';
-import { ONNX_CASES, caseDir, meta, tempDir } from '../helpers/fixtures';
+import { ONNX_CASES, PENDING_INSPECT, caseDir, meta, tempDir } from '../helpers/fixtures';
 import { rng } from '../helpers/random';
 import { builder, int, ints } from './graphs';
 
@@ -21,6 +21,8 @@ const full = (c: string) => JSON.parse(fs.readFileSync(path.join(caseDir(c), 'me
 
 /** Cases the tool deliberately leaves partly unmerged (see test/rules/fixtures.test.ts). */
 const LEFT_ALONE = new Set(['shared-weight-bn']);
+/** Cases whose family inspect does not report yet (meta.json `pending`). */
+const PENDING = new Set(PENDING_INSPECT);
 
 describe.each(ONNX_CASES)('inspect %s', (c) => {
   const m = full(c);
@@ -33,8 +35,9 @@ describe.each(ONNX_CASES)('inspect %s', (c) => {
 
   test('ops before are the training graph, and the merges are the ones the fixture was built with', () => {
     expect(before.format).toBe('onnx');
-    expect(before.form).toBe('train');
     expect(before.before!.ops).toEqual(m.train_ops);
+    if (PENDING.has(c)) return;
+    expect(before.form).toBe('train');
     if (LEFT_ALONE.has(c)) return;
     expect(before.blocks.filter((b) => b.merges)).toHaveLength(m.blocks);
     expect(before.folds.filter((f) => f.folds)).toHaveLength(m.single_folds);
@@ -50,7 +53,7 @@ describe.each(ONNX_CASES)('inspect %s', (c) => {
     expect(b.parameters).toBeGreaterThanOrEqual(a.parameters);
     expect(b.macs!).toBeGreaterThanOrEqual(a.macs!);
     expect(a.uncounted).toEqual([]);
-    if (LEFT_ALONE.has(c)) return;
+    if (LEFT_ALONE.has(c) || PENDING.has(c)) return;
     expect({ parameters: a.parameters, macs: a.macs, macsByOp: a.macsByOp }).toEqual({ parameters: ref.after!.parameters, macs: ref.after!.macs, macsByOp: ref.after!.macsByOp });
   });
 });
@@ -69,6 +72,10 @@ function layout(c: string): { name: string; stride: number; identity: boolean; i
   });
   return out;
 }
+
+describe('fixtures whose blocks inspect does not report yet (meta.json pending)', () => {
+  for (const c of PENDING) test.todo(`${c}: ${meta(c).pending!.inspect ?? meta(c).pending!.convert}`);
+});
 
 describe('blocks of the official-style RepVGG fixtures', () => {
   test.each(['repvgg-bn', 'repvgg-folded', 'repvgg-opset11-bn', 'repvgg-dynamic-bn', 'convbias-bn'])('%s: every block, kind, stride and groups', (c) => {
