@@ -15,6 +15,8 @@ export type OptionKind =
   /** Shapes by input name. */
   | { readonly type: 'shapes' }
   | { readonly type: 'function' }
+  /** An object the callee checks itself (e.g. facts a test stands in for the machine's). */
+  | { readonly type: 'object' }
   /** A nested options object, checked against its own table. */
   | { readonly type: 'options'; readonly table: OptionTable };
 
@@ -51,6 +53,8 @@ export function kindPhrase(kind: OptionKind): string {
       return "shapes by input name, e.g. { input: [1, 3, 224, 224] }";
     case 'function':
       return 'a function';
+    case 'object':
+      return 'an object';
     case 'options':
       return 'an options object';
   }
@@ -79,6 +83,7 @@ export function fitsKind(kind: OptionKind, value: unknown): boolean {
       return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every(isShape);
     case 'function':
       return typeof value === 'function';
+    case 'object':
     case 'options':
       return value !== null && typeof value === 'object' && !Array.isArray(value);
   }

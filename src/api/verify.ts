@@ -26,11 +26,11 @@ export async function verify(reference: string, candidate: string, options: Veri
   const { compareEps, onEvent, ...rest } = options;
   const emit = onEvent ?? (() => {});
   const o: VerifyOptions = { ...rest, inputShapes: resolveInputShapes(rest.inputShapes, reference), onProgress: verifyProgress(emit) };
-  if (compareEps && (rest.ep ?? 'cpu') === 'cpu') emit({ type: 'warning', message: '--compare-eps (compareEps) compares a GPU provider with the CPU; with --ep cpu there is nothing to compare, so it is ignored' });
   emit({ type: 'phase-start', phase: 'verify' });
   const started = performance.now();
   try {
     const main = await verifyModels(reference, candidate, o);
+    if (compareEps && main.ep === 'cpu') emit({ type: 'warning', message: '--compare-eps (compareEps) compares a GPU provider with the CPU; the check ran on the CPU, so there is nothing to compare' });
     if (!compareEps || main.ep === 'cpu') return main;
     const comparisons = [
       { label: `deploy on cpu vs train on cpu`, report: await verifyModels(reference, candidate, { ...o, ep: 'cpu' }) },

@@ -58,7 +58,7 @@ const C = CONVERT_OPTION_KINDS;
 const CHECK = 'Check (onnxruntime)';
 
 const CHECK_FLAGS = {
-  ep: { kind: V.ep, placeholder: 'EP', default: 'cpu', describe: 'execution provider for the deploy model (the reference runs on cpu); auto = the first that works, GPU first', group: CHECK },
+  ep: { kind: V.ep, placeholder: 'EP', default: 'auto', describe: 'execution provider for the deploy model (the reference runs on cpu); auto = a real GPU when there is one (CUDA, else WebGPU on a hardware adapter), else cpu', group: CHECK },
   seed: { kind: V.seed, placeholder: 'N', default: String(DEFAULT_SEED), describe: 'seed of the random inputs', group: CHECK },
   samples: { kind: V.samples, placeholder: 'N', default: String(DEFAULT_SAMPLES), describe: 'number of random inputs', group: CHECK },
   atol: { kind: V.atol, placeholder: 'X', default: `${DEFAULT_ATOL}; FP16 ${DEFAULT_ATOL_FP16}`, describe: 'absolute tolerance: an element fails only if it exceeds both atol and rtol × |reference|', group: CHECK },
@@ -103,7 +103,7 @@ export const INSPECT_FLAGS = {
 
 const B = BENCH_OPTION_KINDS;
 export const BENCH_FLAGS = {
-  ep: { ...CHECK_FLAGS.ep, describe: 'execution provider for both models', group: 'Bench' },
+  ep: { ...CHECK_FLAGS.ep, default: 'cpu', describe: 'execution provider for both models; auto = a real GPU when there is one, else cpu', group: 'Bench' },
   runs: { kind: B.runs, placeholder: 'N', default: String(DEFAULT_RUNS), describe: 'timed runs per model', group: 'Bench' },
   warmup: { kind: B.warmup, placeholder: 'N', default: String(DEFAULT_WARMUP), describe: 'untimed runs per model first', group: 'Bench' },
   seed: { kind: B.seed, placeholder: 'N', default: String(DEFAULT_BENCH_SEED), describe: 'seed of the input', group: 'Bench' },

@@ -4,5 +4,8 @@
 export type EpChoice = 'cpu' | 'webgpu' | 'cuda' | 'tensorrt' | 'auto';
 export type EpName = Exclude<EpChoice, 'auto'>;
 export const EP_CHOICES: readonly EpChoice[] = ['cpu', 'webgpu', 'cuda', 'tensorrt', 'auto'];
-/** The order `auto` tries, GPU first. */
-export const AUTO_ORDER: readonly EpName[] = ['webgpu', 'cpu'];
+/**
+ * The GPU providers `auto` (the default) tries, in order, before it settles on the CPU: CUDA where its
+ * provider libraries are installed, then WebGPU on a hardware adapter (never a software one).
+ */
+export const AUTO_ORDER: readonly EpName[] = ['cuda', 'webgpu'];

@@ -11,7 +11,7 @@ export function formatReport(report: VerifyReport): string {
     `${verdict}: ${report.candidate} on ${report.ep}${device} vs ${report.reference} on cpu; ` +
       `${report.samples} sample${report.samples === 1 ? '' : 's'}, seed ${report.seed}, atol ${report.atol}, rtol ${report.rtol}${fp16}`,
   );
-  for (const s of report.skippedEps) lines.push(`  skipped ${s.ep}: ${s.reason}`);
+  if (report.epReason.startsWith('auto:')) lines.push(`  on ${report.ep} by default: ${report.epReason.replace(/^auto: /, '')}`);
   for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
   for (const p of report.problems) lines.push(`  problem: ${p}`);
   return lines.join('\n');

@@ -17,4 +17,5 @@ export const VERIFY_OPTION_KINDS = {
   referenceEp: { type: 'choice', choices: ['cpu'] },
   inputDistribution: { type: 'choice', choices: INPUT_DISTRIBUTIONS },
   onProgress: { type: 'function' },
+  gpuFacts: { type: 'object' },
 } as const satisfies OptionTableOf<VerifyOptions>;

@@ -8,6 +8,7 @@ import { FormatError, UserError } from '../errors';
 import { checkExternalDataFiles } from '../formats/onnx/data-location';
 import { cpuDevice, DeviceInfo, webgpuDevice } from './device';
 import { AUTO_ORDER, EpChoice, EpName } from './ep-choices';
+import { GpuFacts, hardwareGpu } from './gpu-presence';
 import { probeModel } from './probe-model';
 import { onnxruntime } from './runtime';
 
@@ -25,11 +26,15 @@ export interface OpenedSession {
   readonly device: DeviceInfo;
   /** Providers `auto` tried first and could not use. */
   readonly skipped: readonly Skipped[];
+  /** Why the session runs on `ep`: the provider asked for, or what `auto` found. */
+  readonly reason: string;
 }
 
 export interface OpenOptions {
   /** onnxruntime graph optimisations; the reference runs without them so it evaluates the graph as written. */
   readonly optimization?: InferenceSession.SessionOptions['graphOptimizationLevel'];
+  /** What `auto` knows of the machine's GPUs (tests pass their own). */
+  readonly gpuFacts?: GpuFacts;
 }
 
 /** Where onnxruntime-node keeps its native libraries, including optional provider libraries. */
@@ -44,8 +49,16 @@ function libraryName(base: string): string {
 
 const INSTALL_HINT =
   'onnxruntime-node downloads its CUDA/TensorRT provider libraries when it is installed on linux/x64 (not when ' +
-  'ONNXRUNTIME_NODE_INSTALL=skip); fetch them with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`. ' +
+  'ONNXRUNTIME_NODE_INSTALL=skip, nor in a clone of repvgg-convert); fetch them with ' +
+  '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install`. ' +
   'They also need CUDA 12 and cuDNN 9 on the library path';
+
+/** The provider libraries `ep` needs that onnxruntime-node does not have here. */
+export function missingProviderLibraries(ep: 'cuda' | 'tensorrt', dir: string = providerLibraryDir()): string[] {
+  const needed = ['onnxruntime_providers_shared', 'onnxruntime_providers_cuda'];
+  if (ep === 'tensorrt') needed.push('onnxruntime_providers_tensorrt');
+  return needed.map(libraryName).filter((f) => !fs.existsSync(path.join(dir, f)));
+}
 
 /** Throws MISSING_RUNTIME unless onnxruntime-node has the provider libraries `ep` needs. */
 export function checkGpuProviderLibraries(ep: 'cuda' | 'tensorrt', dir: string = providerLibraryDir()): void {
@@ -56,9 +69,7 @@ export function checkGpuProviderLibraries(ep: 'cuda' | 'tensorrt', dir: string =
       hint: 'onnxruntime-node ships CUDA and TensorRT support for linux/x64 only',
     });
   }
-  const needed = ['onnxruntime_providers_shared', 'onnxruntime_providers_cuda'];
-  if (ep === 'tensorrt') needed.push('onnxruntime_providers_tensorrt');
-  const missing = needed.map(libraryName).filter((f) => !fs.existsSync(path.join(dir, f)));
+  const missing = missingProviderLibraries(ep, dir);
   if (missing.length > 0) {
     throw new UserError(`the ${label(ep)} execution provider is not installed: ${missing.join(', ')} missing from ${dir}`, {
       code: 'MISSING_RUNTIME',
@@ -88,29 +99,50 @@ export function checkProviderPresent(ep: EpChoice): void {
 
 export async function openReference(file: string, options: OpenOptions = {}): Promise<OpenedSession> {
   const session = await load(file, 'cpu', options);
-  return { session, ep: 'cpu', device: cpuDevice(), skipped: [] };
+  return { session, ep: 'cpu', device: cpuDevice(), skipped: [], reason: 'the reference always runs on the CPU' };
 }
 
+/**
+ * A session on `ep`; `auto` takes a real GPU when there is one (CUDA where its provider libraries are
+ * installed and it starts, else WebGPU on a hardware adapter) and the CPU otherwise, and says why. A
+ * software WebGPU adapter (lavapipe) is never taken by `auto`: it is slow and shows nothing about GPUs;
+ * `ep: 'webgpu'` still runs on it.
+ */
 export async function openCandidate(file: string, ep: EpChoice, options: OpenOptions = {}): Promise<OpenedSession> {
   if (ep !== 'auto') {
     const session = await load(file, ep, options);
-    return { session, ep, device: deviceOf(ep), skipped: [] };
+    return { session, ep, device: deviceOf(ep), skipped: [], reason: `asked for (${ep})` };
   }
   const skipped: Skipped[] = [];
   for (const name of AUTO_ORDER) {
+    const absent = gpuAbsent(name, options.gpuFacts);
+    if (absent) {
+      skipped.push({ ep: name, reason: absent });
+      continue;
+    }
     try {
-      checkProviderPresent(name);
       const session = await load(file, name, options);
-      return { session, ep: name, device: deviceOf(name), skipped };
+      const device = deviceOf(name);
+      return { session, ep: name, device, skipped, reason: `auto: a GPU is here (${device.name !== 'unknown' ? device.name : label(name)})` };
     } catch (e) {
-      // Only a provider that is missing moves `auto` on; a bad model is the same on every provider.
+      // Only a provider that cannot start moves `auto` on; a bad model is the same on every provider.
       if (!(e instanceof UserError) || e.code !== 'MISSING_RUNTIME') throw e;
       skipped.push({ ep: name, reason: e.message });
     }
   }
-  throw new UserError(`no execution provider could run ${file}: ${skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ')}`, {
-    code: 'MISSING_RUNTIME',
-  });
+  const session = await load(file, 'cpu', options);
+  return { session, ep: 'cpu', device: cpuDevice(), skipped, reason: `auto: no GPU here (${skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ')})` };
+}
+
+/** Why `auto` need not try `ep` here, found without opening a session; undefined when it should try. */
+function gpuAbsent(ep: EpName, facts: GpuFacts | undefined): string | undefined {
+  if (!onnxruntime().listSupportedBackends().some((b) => b.name === ep)) return `onnxruntime-node has no ${label(ep)} provider on ${process.platform}/${process.arch}`;
+  if (ep === 'cuda' || ep === 'tensorrt') return missingProviderLibraries(ep).length > 0 ? 'its provider libraries are not installed' : undefined;
+  if (ep === 'webgpu') {
+    const gpu = hardwareGpu(facts);
+    return gpu.found ? undefined : gpu.reason;
+  }
+  return undefined;
 }
 
 function deviceOf(ep: EpName): DeviceInfo {

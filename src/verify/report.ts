@@ -43,6 +43,8 @@ export interface VerifyReport {
   readonly referenceEp: 'cpu';
   /** Providers `auto` tried before `ep`, and why they could not run. */
   readonly skippedEps: readonly Skipped[];
+  /** Why the candidate ran on `ep`: the provider asked for, or what `auto` (the default) found. */
+  readonly epReason: string;
   readonly seed: number;
   readonly samples: number;
   readonly precision: Precision;

@@ -12,6 +12,7 @@ import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAU
 import { candidateFeeds, InputDistribution, makeFeeds } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
 import { seededRandom } from './random';
+import type { GpuFacts } from './gpu-presence';
 import { runtimeVersion } from './runtime';
 import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
 import { convertibleFloats, planInputs } from './shapes';
@@ -39,8 +40,10 @@ export interface VerifyOptions {
    * candidate has a float16 input or output, or stores more float weights as float16 than as float32.
    */
   precision?: Precision;
-  /** Provider for the candidate. Default 'cpu'. */
+  /** Provider for the candidate. Default 'auto': a GPU when there is a real one, else the CPU (see providers.ts). */
   ep?: EpChoice;
+  /** What `auto` knows of the machine's GPUs; by default read off the machine (tests stand in their own). */
+  gpuFacts?: GpuFacts;
   /** The reference always runs on the CPU provider. */
   referenceEp?: 'cpu';
   /** Default 'normal' (standard normal); 'uniform' draws from [-1, 1). */
@@ -65,7 +68,7 @@ export async function verifyModels(reference: string, candidate: string, options
   let cand: OpenedSession | undefined;
   try {
     t = performance.now();
-    cand = await openCandidate(candidate, o.ep);
+    cand = await openCandidate(candidate, o.ep, { gpuFacts: options.gpuFacts });
     const loadCandidateMs = performance.now() - t;
     progress({ phase: 'load', done: 2, total: 2 });
     const { precision, source: precisionSource } = o.precision
@@ -81,6 +84,7 @@ export async function verifyModels(reference: string, candidate: string, options
       device: cand.device,
       referenceEp: 'cpu',
       skippedEps: cand.skipped,
+      epReason: cand.reason,
       seed: o.seed,
       samples: o.samples,
       precision,
@@ -124,7 +128,7 @@ function settle(options: VerifyOptions): Settled {
   const seed = options.seed ?? DEFAULT_SEED;
   const samples = options.samples ?? DEFAULT_SAMPLES;
   const { atol, rtol, precision } = options;
-  const ep = options.ep ?? 'cpu';
+  const ep = options.ep ?? 'auto';
   const inputDistribution = options.inputDistribution ?? 'normal';
   const bad = (what: string) => new UserError(what, { code: 'BAD_USAGE' });
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw bad(`seed ${seed} is not an integer in [0, 2^32)`);
