@@ -15,8 +15,8 @@ describe('bench on WebGPU', () => {
     });
   }
 
-  webgpuTest('auto puts both models on WebGPU', async () => {
-    const r = await benchModels(path.join(FIXTURE, 'train.onnx'), path.join(FIXTURE, 'deploy_ref.onnx'), { ep: 'auto', runs: 2, warmup: 1 });
+  webgpuTest('--ep webgpu puts both models on WebGPU', async () => {
+    const r = await benchModels(path.join(FIXTURE, 'train.onnx'), path.join(FIXTURE, 'deploy_ref.onnx'), { ep: 'webgpu', runs: 2, warmup: 1 });
     expect(r.ep).toBe('webgpu');
     expect(r.skippedEps).toEqual([]);
     expect(r.train.timesMs).toHaveLength(2);
