@@ -3,7 +3,7 @@
 // converted; storages nobody reads are never read for the check either.
 import { FormatError } from '../../errors';
 import { ByteSource, checkRange } from '../bytes';
-import { crc32 } from './crc32';
+import { crc32 } from '../zip/crc32';
 
 const CHUNK = 1 << 20;
 

@@ -1,6 +1,5 @@
 // Reads a PyTorch zip checkpoint (torch.save since 1.6): checks the archive, unpickles data.pkl through the
 // allow-list, and returns the state dict with every tensor still a range of the file.
-import * as zlib from 'zlib';
 import { DType, dtypeInfo } from '../../dtype';
 import { DecodeError, FormatError, UserError } from '../../errors';
 import { ByteRange, ByteSource, FileSource } from '../bytes';
@@ -8,12 +7,11 @@ import { printable } from '../printable';
 import { Tensor } from '../../tensor';
 import { StateDict, unwrapStateDict } from '../state-dict';
 import { CheckedStorageSource } from './checked-storage';
-import { crc32 } from './crc32';
 import { ByteSwapSource } from './lazy-views';
 import { legacyKind, RESAVE_HINT } from './legacy';
 import { describe, PyDict, unpickle } from './pickle';
 import { TensorValue, torchHooks } from './torch-globals';
-import { readZipDirectory, UncachedFileSource, ZipEntry } from './zip-reader';
+import { readZipDirectory, readZipEntry, UncachedFileSource, ZipEntry } from '../zip/reader';
 
 const FORMAT = 'a PyTorch checkpoint';
 /** data.pkl of a state dict is kilobytes to a few megabytes; anything near this is hostile. */
@@ -70,7 +68,7 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
   const pkl = pickles[0];
   const root = pkl.name.slice(0, -'/data.pkl'.length);
 
-  const small = (e: ZipEntry, limit: number): Uint8Array => readSmallEntry(dir, e, limit);
+  const small = (e: ZipEntry, limit: number): Uint8Array => readZipEntry(dir, e, limit);
   const versionEntry = byName.get(`${root}/.data/version`) ?? byName.get(`${root}/version`);
   if (!versionEntry) throw new DecodeError(`zip archive has no ${printable(root)}/version`, 0);
   const version = Buffer.from(small(versionEntry, 64)).toString('latin1').trim();
@@ -137,21 +135,3 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
   return { tensors: unwrapped.tensors, metadata: {}, notes };
 }
 
-/** A whole small entry (data.pkl, version, byteorder), inflated if needed and checked against its CRC. */
-function readSmallEntry(dir: ByteSource, e: ZipEntry, limit: number): Uint8Array {
-  if (e.size > limit) throw new DecodeError(`${printable(e.name)} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
-  // deflate never grows data by more than a few bytes per 16 KiB block
-  if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${printable(e.name)} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
-  let bytes: Uint8Array;
-  if (e.method === 0) bytes = dir.read(e.dataOffset, e.size);
-  else if (e.method === 8) {
-    try {
-      bytes = zlib.inflateRawSync(dir.read(e.dataOffset, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
-    } catch (err) {
-      throw new DecodeError(`${printable(e.name)} does not inflate (${printable((err as Error).message)})`, e.dataOffset);
-    }
-    if (bytes.length !== e.size) throw new DecodeError(`${printable(e.name)} inflates to ${bytes.length} bytes, not ${e.size}`, e.dataOffset);
-  } else throw new DecodeError(`${printable(e.name)} uses zip compression method ${e.method}`, e.localHeaderOffset);
-  if (crc32(bytes) !== e.crc32) throw new DecodeError(`${printable(e.name)} fails its CRC check`, e.dataOffset);
-  return bytes;
-}

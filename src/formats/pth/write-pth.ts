@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../atomic-file';
 import { FileSink } from '../sink';
 import { collectEntries, TensorEntries, writeTensorTo } from '../state-dict';
 import { PickleWriter } from './pickle-writer';
-import { ZipWriter, ZipWriterOptions } from './zip-writer';
+import { ZipWriter, ZipWriterOptions } from '../zip/writer';
 
 export interface WritePthOptions extends ZipWriterOptions {
   /** Name of the archive's root folder; torch uses the output file's name without its extension. */

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DType, dtypeInfo, numel } from '../../../src/dtype';
 import { writeFileAtomic } from '../../../src/formats/atomic-file';
-import { ZipWriter } from '../../../src/formats/pth/zip-writer';
+import { ZipWriter } from '../../../src/formats/zip/writer';
 import { Tensor, tensorBytes } from '../../../src/tensor';
 import { Random } from '../../../src/verify/random';
 

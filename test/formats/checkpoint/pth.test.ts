@@ -6,7 +6,7 @@ import * as yauzl from 'yauzl';
 import * as yazl from 'yazl';
 import { FormatError, UserError } from '../../../src/errors';
 import { readPth, writePth } from '../../../src/formats/pth';
-import { crc32, crc32Portable } from '../../../src/formats/pth/crc32';
+import { crc32, crc32Portable } from '../../../src/formats/zip/crc32';
 import { tensorBytes, tensorFromArray } from '../../../src/tensor';
 import { seededRandom } from '../../../src/verify/random';
 import {

@@ -1,10 +1,13 @@
 // The central directory of a zip archive, read synchronously with a few small reads: end record (zip64
-// too), directory entries, and each local header to find where an entry's bytes start. Entry data is
-// never read here; PyTorch stores storages uncompressed, so each one is a plain file range.
+// too), directory entries, and each local header to find where an entry's bytes start. The directory
+// walk never reads entry data (PyTorch stores storages uncompressed, so each one is a plain file range);
+// readZipEntry reads one whole entry, inflated, within a size limit the caller states.
 import * as fs from 'fs';
+import * as zlib from 'zlib';
 import { DecodeError } from '../../errors';
 import { ByteSource, checkRange, openRegularFile, readFully } from '../bytes';
 import { printable } from '../printable';
+import { crc32 } from './crc32';
 
 export interface ZipEntry {
   readonly name: string;
@@ -159,4 +162,26 @@ export function readZipDirectory(src: ByteSource): ZipEntry[] {
     p = end;
   }
   return entries;
+}
+
+/**
+ * One whole entry, inflated if needed and checked against its CRC. The sizes the directory declares
+ * are checked against `limit` before anything is allocated, and inflating stops at the declared size.
+ */
+export function readZipEntry(src: ByteSource, e: ZipEntry, limit: number): Uint8Array {
+  if (e.size > limit) throw new DecodeError(`${printable(e.name)} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
+  // deflate never grows data by more than a few bytes per 16 KiB block
+  if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${printable(e.name)} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
+  let bytes: Uint8Array;
+  if (e.method === 0) bytes = src.read(e.dataOffset, e.size);
+  else if (e.method === 8) {
+    try {
+      bytes = zlib.inflateRawSync(src.read(e.dataOffset, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
+    } catch (err) {
+      throw new DecodeError(`${printable(e.name)} does not inflate (${printable((err as Error).message)})`, e.dataOffset);
+    }
+    if (bytes.length !== e.size) throw new DecodeError(`${printable(e.name)} inflates to ${bytes.length} bytes, not ${e.size}`, e.dataOffset);
+  } else throw new DecodeError(`${printable(e.name)} uses zip compression method ${e.method}`, e.localHeaderOffset);
+  if (crc32(bytes) !== e.crc32) throw new DecodeError(`${printable(e.name)} fails its CRC check`, e.dataOffset);
+  return bytes;
 }

@@ -1,6 +1,7 @@
-// Streams a zip archive the way PyTorch writes one: stored entries, sizes and CRC in a data descriptor
-// after the data (so nothing is read twice), each entry's data aligned to 64 bytes by an 'FB' padding
-// extra field, and a zip64 end record always present. Entries grow past 4 GiB through zip64 fields.
+// Streams a zip archive the way PyTorch writes one (.pth; .npz uses it too): stored entries, sizes and
+// CRC in a data descriptor after the data (so nothing is read twice), each entry's data aligned to 64
+// bytes by an 'FB' padding extra field, and a zip64 end record always present. Entries grow past 4 GiB
+// through zip64 fields.
 import { FileSink } from '../sink';
 import { crc32 } from './crc32';
 import { TensorOut } from '../state-dict';
