@@ -8,20 +8,21 @@ export interface DTypeInfo {
   readonly onnx: number;         // TensorProto.DataType
   readonly safetensors: string;
   readonly torchStorage: string; // torch.<X>Storage in pickles
+  readonly npy?: string;         // numpy's type code without the byte order ('f4'); numpy has no bfloat16
   readonly isFloat: boolean;
 }
 
 const rows: readonly DTypeInfo[] = [
-  { dtype: 'float32', size: 4, onnx: 1, safetensors: 'F32', torchStorage: 'FloatStorage', isFloat: true },
-  { dtype: 'float16', size: 2, onnx: 10, safetensors: 'F16', torchStorage: 'HalfStorage', isFloat: true },
+  { dtype: 'float32', size: 4, onnx: 1, safetensors: 'F32', torchStorage: 'FloatStorage', npy: 'f4', isFloat: true },
+  { dtype: 'float16', size: 2, onnx: 10, safetensors: 'F16', torchStorage: 'HalfStorage', npy: 'f2', isFloat: true },
   { dtype: 'bfloat16', size: 2, onnx: 16, safetensors: 'BF16', torchStorage: 'BFloat16Storage', isFloat: true },
-  { dtype: 'float64', size: 8, onnx: 11, safetensors: 'F64', torchStorage: 'DoubleStorage', isFloat: true },
-  { dtype: 'int64', size: 8, onnx: 7, safetensors: 'I64', torchStorage: 'LongStorage', isFloat: false },
-  { dtype: 'int32', size: 4, onnx: 6, safetensors: 'I32', torchStorage: 'IntStorage', isFloat: false },
-  { dtype: 'int16', size: 2, onnx: 5, safetensors: 'I16', torchStorage: 'ShortStorage', isFloat: false },
-  { dtype: 'int8', size: 1, onnx: 3, safetensors: 'I8', torchStorage: 'CharStorage', isFloat: false },
-  { dtype: 'uint8', size: 1, onnx: 2, safetensors: 'U8', torchStorage: 'ByteStorage', isFloat: false },
-  { dtype: 'bool', size: 1, onnx: 9, safetensors: 'BOOL', torchStorage: 'BoolStorage', isFloat: false },
+  { dtype: 'float64', size: 8, onnx: 11, safetensors: 'F64', torchStorage: 'DoubleStorage', npy: 'f8', isFloat: true },
+  { dtype: 'int64', size: 8, onnx: 7, safetensors: 'I64', torchStorage: 'LongStorage', npy: 'i8', isFloat: false },
+  { dtype: 'int32', size: 4, onnx: 6, safetensors: 'I32', torchStorage: 'IntStorage', npy: 'i4', isFloat: false },
+  { dtype: 'int16', size: 2, onnx: 5, safetensors: 'I16', torchStorage: 'ShortStorage', npy: 'i2', isFloat: false },
+  { dtype: 'int8', size: 1, onnx: 3, safetensors: 'I8', torchStorage: 'CharStorage', npy: 'i1', isFloat: false },
+  { dtype: 'uint8', size: 1, onnx: 2, safetensors: 'U8', torchStorage: 'ByteStorage', npy: 'u1', isFloat: false },
+  { dtype: 'bool', size: 1, onnx: 9, safetensors: 'BOOL', torchStorage: 'BoolStorage', npy: 'b1', isFloat: false },
 ];
 
 export const DTYPES: ReadonlyMap<DType, DTypeInfo> = new Map(rows.map((r) => [r.dtype, r]));
@@ -38,6 +39,10 @@ export function dtypeFromOnnx(code: number): DTypeInfo | undefined {
 
 export function dtypeFromSafetensors(name: string): DTypeInfo | undefined {
   return rows.find((r) => r.safetensors === name);
+}
+
+export function dtypeFromNpy(code: string): DTypeInfo | undefined {
+  return rows.find((r) => r.npy === code);
 }
 
 export function dtypeFromTorchStorage(name: string): DTypeInfo | undefined {
