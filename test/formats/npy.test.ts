@@ -264,6 +264,18 @@ describe('.npz refusals', () => {
     expect(e.message).toMatch(/damaged\.npz is not an \.npz archive \(x\.npy fails its CRC check/);
   });
 
+  it('a deflated entry claiming more than deflate can expand to is refused before anything is allocated', () => {
+    const file = path.join(dir, 'claims.npz');
+    const b = Buffer.from(fs.readFileSync(path.join(ROOT, 'npz', 'deflated.npz')));
+    const cd = b.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    const compressed = b.readUInt32LE(cd + 20);
+    const claim = compressed * 2000;
+    if (b.readUInt32LE(cd + 24) === 0xffffffff) b.writeBigUInt64LE(BigInt(claim), cd + 46 + b.readUInt16LE(cd + 28) + 4);
+    else b.writeUInt32LE(claim, cd + 24);
+    fs.writeFileSync(file, b);
+    expect(thrown(() => readNpz(file)).message).toMatch(new RegExp(`claims ${claim} bytes from ${compressed} deflated bytes, more than deflate can expand to`));
+  });
+
   it('a deflated entry that inflates past its declared size is stopped there', () => {
     // numpy's deflated archive with one declared size cut: inflating must stop at the declared size
     const file = path.join(dir, 'bomb.npz');

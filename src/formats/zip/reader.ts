@@ -172,6 +172,8 @@ export function readZipEntry(src: ByteSource, e: ZipEntry, limit: number): Uint8
   if (e.size > limit) throw new DecodeError(`${printable(e.name)} is ${e.size} bytes, more than the ${limit} allowed`, e.dataOffset);
   // deflate never grows data by more than a few bytes per 16 KiB block
   if (e.compressedSize > e.size + (e.size >> 10) + 64) throw new DecodeError(`${printable(e.name)} has ${e.compressedSize} compressed bytes for ${e.size}`, e.dataOffset);
+  // and never expands by more than 1032:1, so a small entry cannot claim a huge size and be allocated it
+  if (e.method === 8 && e.size > e.compressedSize * 1032 + 64) throw new DecodeError(`${printable(e.name)} claims ${e.size} bytes from ${e.compressedSize} deflated bytes, more than deflate can expand to`, e.dataOffset);
   let bytes: Uint8Array;
   if (e.method === 0) bytes = src.read(e.dataOffset, e.size);
   else if (e.method === 8) {
