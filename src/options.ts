@@ -9,6 +9,8 @@ export type OptionKind =
   | { readonly type: 'boolean' }
   | { readonly type: 'number'; readonly integer?: boolean; readonly min?: number; readonly max?: number }
   | { readonly type: 'string' }
+  /** A list of non-empty strings (a repeatable flag). */
+  | { readonly type: 'strings' }
   | { readonly type: 'choice'; readonly choices: readonly string[] }
   /** A tensor shape: positive whole numbers. */
   | { readonly type: 'shape' }
@@ -45,6 +47,8 @@ export function kindPhrase(kind: OptionKind): string {
     }
     case 'string':
       return 'a string';
+    case 'strings':
+      return "a list of strings, e.g. ['a.npy']";
     case 'choice':
       return `one of ${kind.choices.join(', ')}`;
     case 'shape':
@@ -75,6 +79,8 @@ export function fitsKind(kind: OptionKind, value: unknown): boolean {
       );
     case 'string':
       return typeof value === 'string' && value.length > 0;
+    case 'strings':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string' && v.length > 0);
     case 'choice':
       return typeof value === 'string' && kind.choices.includes(value);
     case 'shape':

@@ -2,6 +2,7 @@
 // (An option that makes no sense at all, such as --dtype fp16 for a checkpoint, is an error instead.)
 import type { InputFormat, OutputFormat } from '../formats/detect';
 import type { ConvertOptions } from './convert';
+import { ignoredWithInputs } from '../verify/option-kinds';
 
 interface Context {
   readonly input: InputFormat;
@@ -36,7 +37,10 @@ const RULES: { readonly [K in keyof ConvertOptions]?: Rule } = {
 };
 
 /** Check options other than the input shapes, which also shape a graph built from a checkpoint. */
-const CHECK_FLAGS: Readonly<Record<string, string>> = { ep: '--ep', seed: '--seed', samples: '--samples', atol: '--atol', rtol: '--rtol', precision: 'precision', inputDistribution: 'inputDistribution' };
+const CHECK_FLAGS: Readonly<Record<string, string>> = {
+  ep: '--ep', seed: '--seed', samples: '--samples', atol: '--atol', rtol: '--rtol', precision: 'precision', inputDistribution: 'inputDistribution',
+  inputs: '--inputs', saveInputs: '--save-inputs', saveResults: '--save-results',
+};
 
 const flag = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -50,6 +54,8 @@ export function inapplicableOptions(c: Context): string[] {
     if (value === undefined || value === false || rule.applies(c)) continue;
     warnings.push(`${flag(key)} (${key}) applies only ${rule.only}; ${describeInput(c)} and the output is ${c.output}, so it is ignored`);
   }
+  const ignored = checked(c) && c.options.verifyOptions ? ignoredWithInputs(c.options.verifyOptions) : undefined;
+  if (ignored) warnings.push(ignored);
   if (!checked(c) && c.options.verifyOptions) {
     const v = c.options.verifyOptions;
     const unused = Object.keys(CHECK_FLAGS).filter((k) => v[k as keyof typeof v] !== undefined).map((k) => CHECK_FLAGS[k]);

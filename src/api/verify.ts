@@ -6,6 +6,7 @@ import { VerifyOptions, VerifyProgress, VerifyReport, verifyModels } from '../ve
 import { EventSink } from './events';
 import { resolveInputShapes } from './model-info';
 import { VERIFY_PAIR_OPTION_KINDS } from './option-kinds';
+import { ignoredWithInputs } from '../verify/option-kinds';
 
 export interface VerifyPairOptions extends Omit<VerifyOptions, 'onProgress'> {
   /** Also run: deploy on cpu, and train on the chosen provider (each against train on cpu). */
@@ -26,15 +27,19 @@ export async function verify(reference: string, candidate: string, options: Veri
   const { compareEps, onEvent, ...rest } = options;
   const emit = onEvent ?? (() => {});
   const o: VerifyOptions = { ...rest, inputShapes: resolveInputShapes(rest.inputShapes, reference), onProgress: verifyProgress(emit) };
+  const ignored = ignoredWithInputs(rest);
+  if (ignored) emit({ type: 'warning', message: ignored });
   emit({ type: 'phase-start', phase: 'verify' });
   const started = performance.now();
   try {
     const main = await verifyModels(reference, candidate, o);
     if (compareEps && main.ep === 'cpu') emit({ type: 'warning', message: '--compare-eps (compareEps) compares a GPU provider with the CPU; the check ran on the CPU, so there is nothing to compare' });
     if (!compareEps || main.ep === 'cpu') return main;
+    // the saved files hold the main check's inputs and outputs
+    const extra: VerifyOptions = { ...o, saveInputs: undefined, saveResults: undefined };
     const comparisons = [
-      { label: `deploy on cpu vs train on cpu`, report: await verifyModels(reference, candidate, { ...o, ep: 'cpu' }) },
-      { label: `train on ${main.ep} vs train on cpu`, report: await verifyModels(reference, reference, { ...o, ep: main.ep }) },
+      { label: `deploy on cpu vs train on cpu`, report: await verifyModels(reference, candidate, { ...extra, ep: 'cpu' }) },
+      { label: `train on ${main.ep} vs train on cpu`, report: await verifyModels(reference, reference, { ...extra, ep: main.ep }) },
     ];
     return { ...main, ok: main.ok && comparisons.every((c) => c.report.ok), comparisons };
   } finally {

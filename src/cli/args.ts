@@ -33,9 +33,22 @@ export interface CheckFlags {
   readonly atol?: number;
   readonly rtol?: number;
   readonly 'input-shape'?: readonly string[];
+  readonly inputs?: readonly string[];
+  readonly 'save-inputs'?: string;
+  readonly 'save-results'?: string;
 }
 
 /** The check's options from its flags; an unnamed --input-shape stays under '*' (the library resolves it). */
 export function verifyOptionsFrom(a: CheckFlags): Omit<VerifyOptions, 'onProgress'> {
-  return defined({ ep: a.ep, seed: a.seed, samples: a.samples, atol: a.atol, rtol: a.rtol, inputShapes: parseInputShapes(a['input-shape']) });
+  return defined({
+    ep: a.ep,
+    seed: a.seed,
+    samples: a.samples,
+    atol: a.atol,
+    rtol: a.rtol,
+    inputShapes: parseInputShapes(a['input-shape']),
+    inputs: a.inputs,
+    saveInputs: a['save-inputs'],
+    saveResults: a['save-results'],
+  });
 }

@@ -7,8 +7,8 @@ import type { OptionKind } from '../options';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from '../verify/defaults';
 import { VERIFY_OPTION_KINDS } from '../verify/option-kinds';
 
-/** A flag's value kind: a library option kind, or a repeatable string. */
-export type FlagKind = Exclude<OptionKind, { type: 'function' | 'options' | 'shape' | 'shapes' }> | { readonly type: 'strings' };
+/** A flag's value kind: a library option kind ('strings' is a repeatable flag). */
+export type FlagKind = Exclude<OptionKind, { type: 'function' | 'options' | 'shape' | 'shapes' }>;
 
 export interface Flag {
   readonly kind: FlagKind;
@@ -64,6 +64,9 @@ const CHECK_FLAGS = {
   atol: { kind: V.atol, placeholder: 'X', default: `${DEFAULT_ATOL}; FP16 ${DEFAULT_ATOL_FP16}`, describe: 'absolute tolerance: an element fails only if it exceeds both atol and rtol × |reference|', group: CHECK },
   rtol: { kind: V.rtol, placeholder: 'X', default: `${DEFAULT_RTOL}; FP16 ${DEFAULT_RTOL_FP16}`, describe: 'relative tolerance', group: CHECK },
   'input-shape': { kind: shapes, placeholder: 'SHAPE', default: "the model's, batch 1", describe: 'shape of an input: 1x3x224x224, or NAME:1x3x224x224; repeat for several inputs', group: CHECK },
+  inputs: { kind: V.inputs, placeholder: 'FILE', default: 'seeded random', describe: 'inputs from a file, one sample each: x.npy, x.npz (arrays named after the inputs; sample0/NAME, … for several), raw x.bin:1x3x224x224; NAME=FILE names the input; repeat for more samples', group: CHECK },
+  'save-inputs': { kind: V.saveInputs, placeholder: 'FILE.npz', describe: 'save the inputs the check fed (every sample) for numpy.load or --inputs', group: CHECK },
+  'save-results': { kind: V.saveResults, placeholder: 'FILE.npz', describe: "save both models' outputs of every sample (reference/NAME, candidate/NAME)", group: CHECK },
 } as const satisfies Record<string, Flag>;
 
 const CKPT = 'Checkpoints (.safetensors, .pth)';
@@ -140,6 +143,7 @@ export const COMMANDS: Readonly<Record<CommandName, Command>> = {
       ['verify train.onnx deploy.onnx --json', 'as a CI step: a JSON report on stdout, exit 1 if the outputs differ'],
       ['verify train.onnx deploy.onnx --ep webgpu --input-shape 1x3x224x224', 'check the deploy model on the GPU'],
       ['verify train.onnx deploy.onnx --samples 8 --seed 3', 'more random inputs'],
+      ['verify train.onnx deploy.onnx --inputs batch.npy --save-results out.npz', 'your own inputs; both outputs saved for numpy/PyTorch'],
     ],
   },
   inspect: {

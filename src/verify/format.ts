@@ -9,12 +9,22 @@ export function formatReport(report: VerifyReport): string {
   const fp16 = report.precision === 'fp16' ? `, fp16 candidate (${SOURCE[report.precisionSource]})` : '';
   lines.push(
     `${verdict}: ${report.candidate} on ${report.ep}${device} vs ${report.reference} on cpu; ` +
-      `${report.samples} sample${report.samples === 1 ? '' : 's'}, seed ${report.seed}, atol ${report.atol}, rtol ${report.rtol}${fp16}`,
+      `${report.samples} sample${report.samples === 1 ? '' : 's'}${inputsFrom(report)}, atol ${report.atol}, rtol ${report.rtol}${fp16}`,
   );
+  for (const n of report.inputNotes ?? []) lines.push(`  note: ${n}`);
   if (report.epReason.startsWith('auto:')) lines.push(`  on ${report.ep} by default: ${report.epReason.replace(/^auto: /, '')}`);
   for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
   for (const p of report.problems) lines.push(`  problem: ${p}`);
+  const saved = [report.saved?.inputs && `inputs to ${report.saved.inputs}`, report.saved?.results && `outputs to ${report.saved.results}`].filter(Boolean);
+  if (saved.length > 0) lines.push(`  saved ${saved.join(', ')}`);
+  if (report.saved?.skipped) lines.push(`  not saved (no numpy dtype): ${report.saved.skipped.join(', ')}`);
   return lines.join('\n');
+}
+
+function inputsFrom(report: VerifyReport): string {
+  if (report.inputsFrom === 'random') return `, seed ${report.seed}`;
+  const files = report.inputsFrom;
+  return ` from ${files.length <= 3 ? files.join(', ') : `${files.slice(0, 2).join(', ')} and ${files.length - 2} more files`}`;
 }
 
 const SOURCE = { option: 'as given', 'inputs-outputs': 'float16 inputs/outputs', weights: 'float16 weights', default: 'default' } as const;

@@ -16,6 +16,17 @@ export const VERIFY_OPTION_KINDS = {
   ep: { type: 'choice', choices: EP_CHOICES },
   referenceEp: { type: 'choice', choices: ['cpu'] },
   inputDistribution: { type: 'choice', choices: INPUT_DISTRIBUTIONS },
+  inputs: { type: 'strings' },
+  saveInputs: { type: 'string' },
+  saveResults: { type: 'string' },
   onProgress: { type: 'function' },
   gpuFacts: { type: 'object' },
 } as const satisfies OptionTableOf<VerifyOptions>;
+
+/** The warning for options that shape random inputs when files give the inputs instead (undefined: none). */
+export function ignoredWithInputs(o: Pick<VerifyOptions, 'inputs' | 'seed' | 'samples' | 'inputDistribution'>): string | undefined {
+  if (o.inputs === undefined) return undefined;
+  const given = [o.seed !== undefined && '--seed (seed)', o.samples !== undefined && '--samples (samples)', o.inputDistribution !== undefined && 'inputDistribution'].filter((g): g is string => !!g);
+  if (given.length === 0) return undefined;
+  return `${given.join(', ')} ${given.length > 1 ? 'set' : 'sets'} the random inputs, which --inputs (inputs) replaces, so ${given.length > 1 ? 'they are' : 'it is'} ignored`;
+}

@@ -4,6 +4,7 @@ import type { DeviceInfo } from './device';
 import type { InputDistribution } from './inputs';
 import type { EpName, Skipped } from './providers';
 import type { Exceedance, OutputStats } from './compare';
+import type { SavedFiles } from './saved-files';
 
 export type Precision = 'fp32' | 'fp16';
 /** Where the precision came from: the caller, float16 in the candidate's interface, its weights, or none of these. */
@@ -45,19 +46,27 @@ export interface VerifyReport {
   readonly skippedEps: readonly Skipped[];
   /** Why the candidate ran on `ep`: the provider asked for, or what `auto` (the default) found. */
   readonly epReason: string;
-  readonly seed: number;
+  /** Where the inputs came from: seeded random draws, or these files (in the order given). */
+  readonly inputsFrom: 'random' | readonly string[];
+  /** Random inputs only. */
+  readonly seed?: number;
   readonly samples: number;
   readonly precision: Precision;
   readonly precisionSource: PrecisionSource;
   /** The tolerances applied (the caller's, else the defaults for `precision`). */
   readonly atol: number;
   readonly rtol: number;
-  readonly inputDistribution: InputDistribution;
+  /** Random inputs only. */
+  readonly inputDistribution?: InputDistribution;
+  /** How input files were read where it matters, e.g. float64 rounded to float32. */
+  readonly inputNotes?: readonly string[];
   /** `candidateDtype` is set where the candidate takes another float type than the reference. */
   readonly inputs: Readonly<Record<string, { readonly dtype: string; readonly candidateDtype?: string; readonly shape: readonly number[] }>>;
   readonly outputs: Readonly<Record<string, OutputReport>>;
   /** Reasons the pair is not equal beyond element errors: different inputs, missing outputs, ... */
   readonly problems: readonly string[];
+  /** The files saveInputs and saveResults asked for, once written. */
+  readonly saved?: SavedFiles;
   readonly reference: string;
   readonly candidate: string;
   readonly onnxruntime: string;

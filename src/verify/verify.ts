@@ -1,5 +1,6 @@
-// verifyModels: run a reference model (CPU) and a candidate (any provider) on the same seeded inputs
-// and compare every output. One session per model lives across all samples; each input tensor is
+// verifyModels: run a reference model (CPU) and a candidate (any provider) on the same inputs (seeded
+// random, or read from files: feeds.ts) and compare every output; on request, save the inputs and
+// outputs for replaying elsewhere (saved-files.ts). One session per model lives across all samples; each input tensor is
 // built once per sample and fed to both sessions as is, or converted once when the candidate takes
 // float16 where the reference takes float32. An FP16 candidate gets the FP16 default tolerances and a
 // count of what the FP32 tolerances would have failed.
@@ -9,13 +10,14 @@ import { UserError } from '../errors';
 import { halfToFloat } from '../tensor';
 import { ErrorAccumulator, ExceedanceCounter, Tolerance } from './compare';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
-import { candidateFeeds, InputDistribution, makeFeeds } from './inputs';
+import { prepareFeeds } from './feeds';
+import { candidateFeeds, InputDistribution } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
-import { seededRandom } from './random';
 import type { GpuFacts } from './gpu-presence';
 import { runtimeVersion } from './runtime';
 import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
-import { convertibleFloats, planInputs } from './shapes';
+import { SampleRecorder, checkSaveTargets, SavedFiles } from './saved-files';
+import { convertibleFloats } from './shapes';
 import { weightElements } from './weight-precision';
 
 export interface VerifyProgress {
@@ -48,6 +50,16 @@ export interface VerifyOptions {
   referenceEp?: 'cpu';
   /** Default 'normal' (standard normal); 'uniform' draws from [-1, 1). */
   inputDistribution?: InputDistribution;
+  /**
+   * Inputs from files instead of random ones, each one sample: 'x.npy', 'x.npz' (arrays named after the
+   * inputs, or sampleK/NAME for several samples), 'x.bin:1x3x224x224' (raw little-endian bytes of the
+   * input's dtype); 'NAME=…' names the input a file feeds. Replaces seed, samples and inputDistribution.
+   */
+  inputs?: readonly string[];
+  /** Save the inputs fed to the reference, every sample, to this .npz. */
+  saveInputs?: string;
+  /** Save the reference's and the candidate's outputs, every sample, to this .npz. */
+  saveResults?: string;
   onProgress?: (e: VerifyProgress) => void;
 }
 
@@ -58,6 +70,7 @@ export async function verifyModels(reference: string, candidate: string, options
     if (!fs.existsSync(file)) throw new UserError(`${file}: no such file`, { code: 'BAD_USAGE' });
   }
   checkProviderPresent(o.ep);
+  checkSaveTargets({ inputs: o.saveInputs, results: o.saveResults }, [reference, candidate, ...(o.inputs ?? [])]);
   const progress = options.onProgress ?? (() => {});
 
   progress({ phase: 'load', done: 0, total: 2 });
@@ -85,16 +98,18 @@ export async function verifyModels(reference: string, candidate: string, options
       referenceEp: 'cpu',
       skippedEps: cand.skipped,
       epReason: cand.reason,
-      seed: o.seed,
-      samples: o.samples,
+      inputsFrom: run.inputsFrom,
+      ...(run.inputsFrom === 'random' ? { seed: o.seed, inputDistribution: o.inputDistribution } : {}),
+      ...(run.inputNotes.length > 0 ? { inputNotes: run.inputNotes } : {}),
+      samples: run.samples,
       precision,
       precisionSource,
       atol: tol.atol,
       rtol: tol.rtol,
-      inputDistribution: o.inputDistribution,
       inputs: run.inputs,
       outputs: run.outputs,
       problems: run.problems,
+      ...(run.saved ? { saved: run.saved } : {}),
       reference,
       candidate,
       onnxruntime: runtimeVersion(),
@@ -122,6 +137,9 @@ interface Settled {
   ep: EpChoice;
   inputDistribution: InputDistribution;
   inputShapes: Readonly<Record<string, readonly number[]>>;
+  inputs?: readonly string[];
+  saveInputs?: string;
+  saveResults?: string;
 }
 
 function settle(options: VerifyOptions): Settled {
@@ -139,7 +157,9 @@ function settle(options: VerifyOptions): Settled {
   if (!EP_CHOICES.includes(ep)) throw bad(`unknown execution provider "${ep}" (choose from ${EP_CHOICES.join(', ')})`);
   if (options.referenceEp !== undefined && options.referenceEp !== 'cpu') throw bad('the reference runs on the cpu provider only');
   if (inputDistribution !== 'normal' && inputDistribution !== 'uniform') throw bad(`unknown input distribution "${inputDistribution}"`);
-  return { seed, samples, atol, rtol, precision, ep, inputDistribution, inputShapes: options.inputShapes ?? {} };
+  if (options.inputs !== undefined && (!Array.isArray(options.inputs) || options.inputs.length === 0)) throw bad('inputs lists no files');
+  const { inputs, saveInputs, saveResults } = options;
+  return { seed, samples, atol, rtol, precision, ep, inputDistribution, inputShapes: options.inputShapes ?? {}, inputs, saveInputs, saveResults };
 }
 
 /** FP16 when the candidate's interface has float16, else when most of its float weights are float16. */
@@ -158,6 +178,10 @@ interface Comparing extends Settled {
 }
 
 interface SessionComparison {
+  samples: number;
+  inputsFrom: 'random' | readonly string[];
+  inputNotes: readonly string[];
+  saved?: SavedFiles;
   inputs: Record<string, { dtype: string; candidateDtype?: string; shape: readonly number[] }>;
   outputs: Record<string, OutputReport>;
   problems: string[];
@@ -172,12 +196,13 @@ async function compareSessions(
   o: Comparing,
   progress: (e: VerifyProgress) => void,
 ): Promise<SessionComparison> {
-  const plan = planInputs(ref.inputMetadata, cand.inputMetadata, o.inputShapes);
+  const source = prepareFeeds(ref.inputMetadata, cand.inputMetadata, o);
+  const plan = source.plan;
   const problems = [...plan.problems];
   const inputs = Object.fromEntries(
     plan.inputs.map((i) => [i.name, { dtype: i.dtype, ...(i.candidateDtype ? { candidateDtype: i.candidateDtype } : {}), shape: i.shape }]),
   );
-  const result: SessionComparison = { inputs, outputs: {}, problems, runReferenceMs: 0, runCandidateMs: 0, compareMs: 0 };
+  const result: SessionComparison = { samples: source.samples, inputsFrom: source.from, inputNotes: source.notes, inputs, outputs: {}, problems, runReferenceMs: 0, runCandidateMs: 0, compareMs: 0 };
   if (problems.length > 0) return result;
 
   const candOutputs = new Set(cand.outputNames);
@@ -188,10 +213,10 @@ async function compareSessions(
   if (extra.length > 0) problems.push(`the candidate has extra output${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}`);
   if (fetch.length === 0) return result;
 
-  const rng = seededRandom(o.seed);
+  const recorder = o.saveInputs !== undefined || o.saveResults !== undefined ? new SampleRecorder({ inputs: o.saveInputs, results: o.saveResults }) : undefined;
   const tracks = new Map<string, Track>();
-  for (let sample = 0; sample < o.samples; sample++) {
-    const feeds = makeFeeds(plan.inputs, rng, o.inputDistribution);
+  for (let sample = 0; sample < source.samples; sample++) {
+    const feeds = source.next();
     const converted = candidateFeeds(plan.inputs, feeds);
     let t = performance.now();
     const r = await ref.run(feeds, fetch);
@@ -199,6 +224,7 @@ async function compareSessions(
     t = performance.now();
     const c = await cand.run(converted, fetch);
     result.runCandidateMs += performance.now() - t;
+    recorder?.add(feeds, r, c);
     t = performance.now();
     for (const name of fetch) {
       const rt = r[name] as Tensor;
@@ -218,8 +244,9 @@ async function compareSessions(
       track.fp32?.add(rv, cv);
     }
     result.compareMs += performance.now() - t;
-    progress({ phase: 'run', done: sample + 1, total: o.samples });
+    progress({ phase: 'run', done: sample + 1, total: source.samples });
   }
+  result.saved = recorder?.write();
   for (const [name, track] of tracks) {
     const base = {
       dtype: track.dtype,
