@@ -193,7 +193,8 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
         }
         staged.delete(tmp);
         // A file put in place inside a staging folder (external data) is not an output yet.
-        if (!staged.has(dir)) committed.push(target);
+        // A file replaced twice in one run (a check that saves its results again) is named once.
+        if (!staged.has(dir) && !committed.includes(target)) committed.push(target);
         try {
           syncFolder(dir);
         } catch (e) {
