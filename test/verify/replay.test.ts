@@ -225,6 +225,14 @@ describe('in a conversion and on the command line', () => {
     expect(fs.existsSync(at('nv.npz'))).toBe(false);
   });
 
+  test('library options: inputs is a list, and a conversion warns that samples do nothing beside it', async () => {
+    const e = await rejection(verify(train, deploy, { ep: 'cpu', inputs: path.join(REPLAY, 'input.npy') as unknown as string[] }));
+    expect(e.message).toMatch(/verify\(\): options\.inputs must be a list of strings/);
+    const warnings: string[] = [];
+    await convert(train, at('warned.onnx'), { verifyOptions: { ep: 'cpu', samples: 4, inputs: [path.join(REPLAY, 'input.npy')] }, onEvent: (ev) => ev.type === 'warning' && warnings.push(ev.message) });
+    expect(warnings).toEqual([expect.stringMatching(/^--samples \(samples\) sets the random inputs, which --inputs \(inputs\) replaces/)]);
+  });
+
   test('the text report says where the inputs came from and what was saved', async () => {
     const r = await verify(train, deploy, { ep: 'cpu', inputs: [path.join(REPLAY, 'input.npy')], saveInputs: at('t.npz') });
     const { formatReport } = await import('../../src/verify/format');
