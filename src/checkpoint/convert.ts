@@ -4,7 +4,7 @@
 // large checkpoint converts block by block.
 import { UserError } from '../errors';
 import { StateDict } from '../formats/state-dict';
-import { lazyKernelTensors } from '../rules/rewrite-helpers';
+import { lazyKernelTensors } from '../reparam/lazy';
 import { Tensor } from '../tensor';
 import { BlockScan, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join } from './keys';

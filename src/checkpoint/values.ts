@@ -1,11 +1,11 @@
 // Reading a block's numbers: BN parameters and conv kernels as float32, with the checks that make a merge
 // meaningful (every value finite, every running_var + eps above zero), each naming the tensor it refuses.
 import { UserError } from '../errors';
-import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, ROWS_GIVEN, mergeBranches, rowMerge } from '../math/kernel';
-import { RowSource, rowRange } from '../rules/rewrite-helpers';
-import { firstNonFinite } from '../formats/finite';
+import { BatchNormParams, Branch, Kernel, MergeGeometry, MergedKernel, ROWS_GIVEN, affineOfBn, mergeBranches, rowMerge } from '../math/kernel';
+import { RowSource, rowRange } from '../reparam/lazy';
 import { ownedFloat32 } from '../formats/owned-floats';
 import { printable } from '../formats/printable';
+import { assertFinite, assertFiniteTensor, checkVariance, overflowError } from '../reparam/values';
 import { Tensor, toFloat32 } from '../tensor';
 import { BnKeys, ConvBranch, TrainBlock } from './blocks';
 
@@ -29,32 +29,13 @@ function floats(tensors: Tensors, key: string): Float32Array {
   return toFloat32(tensorAt(tensors, key));
 }
 
-function finite(key: string, v: Float32Array, o: ReadOptions, first = 0): Float32Array {
-  if (o.check === false) return v;
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) {
-      throw new UserError(`'${printable(key)}' holds ${v[i]} at element ${first + i}: a merge of non-finite weights is meaningless`, {
-        code: 'BAD_INPUT',
-        hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
-      });
-    }
-  }
+function finite(key: string, v: Float32Array, o: ReadOptions): Float32Array {
+  if (o.check !== false) assertFinite(key, v);
   return v;
 }
 
-/**
- * Refuses NaN or ±Infinity in a tensor the conversion passes through unchanged (a classifier head): it
- * would reach the deploy weights, and a check comparing two models that share it would pass it.
- */
-export function assertFinitePassthrough(key: string, t: Tensor): void {
-  const bad = firstNonFinite(t);
-  if (bad) {
-    throw new UserError(`'${printable(key)}' holds ${bad.value} at element ${bad.index}: the deploy weights would not be finite`, {
-      code: 'BAD_INPUT',
-      hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
-    });
-  }
-}
+/** A tensor passed through unchanged (a classifier head) must be finite too. */
+export const assertFinitePassthrough = assertFiniteTensor;
 
 /**
  * Checks a block's small tensors (finite conv biases and BN parameters, BN variance above -eps). Kernels
@@ -73,15 +54,7 @@ export function checkBlock(tensors: Tensors, block: TrainBlock, eps: number): vo
 
 export function readBn(tensors: Tensors, keys: BnKeys, channels: number, eps: number, o: ReadOptions = {}): BatchNormParams {
   const variance = finite(keys.variance, floats(tensors, keys.variance), o);
-  // In float32, as PyTorch adds them: var = -eps must count as zero.
-  const eps32 = Math.fround(eps);
-  for (let i = 0; o.check !== false && i < variance.length; i++) {
-    if (!(Math.fround(variance[i] + eps32) > 0)) {
-      throw new UserError(`'${printable(keys.variance)}' holds ${variance[i]} at element ${i}, at or below -eps (${eps}): BN would divide by sqrt of a non-positive number`, {
-        code: 'BAD_INPUT',
-      });
-    }
-  }
+  if (o.check !== false) checkVariance(keys.variance, variance, eps);
   return {
     gamma: keys.weight ? finite(keys.weight, floats(tensors, keys.weight), o) : new Float32Array(channels).fill(1),
     beta: keys.bias ? finite(keys.bias, floats(tensors, keys.bias), o) : new Float32Array(channels),
@@ -100,14 +73,14 @@ function readConv(tensors: Tensors, b: ConvBranch, eps: number, o: ReadOptions, 
     weight: finite(b.weight, owned ?? floats(tensors, b.weight), o),
     bias: b.bias ? finite(b.bias, floats(tensors, b.bias), o) : new Float32Array(shape[0]),
   };
-  return { branch: { kind: 'conv', kernel, bn: b.bn ? readBn(tensors, b.bn, shape[0], eps, o) : undefined }, owned: !!owned };
+  return { branch: { kind: 'conv', kernel, affine: b.bn ? affineOfBn(readBn(tensors, b.bn, shape[0], eps, o)) : undefined }, owned: !!owned };
 }
 
 function readBlock(tensors: Tensors, block: TrainBlock, eps: number, o: ReadOptions, ownDense: boolean, withDense = true): { branches: Branch[]; denseOwned: boolean } {
   const dense = withDense ? readConv(tensors, block.dense, eps, o, ownDense) : undefined;
   const out: Branch[] = dense ? [dense.branch] : [];
   if (block.oneByOne) out.push(readConv(tensors, block.oneByOne, eps, o).branch);
-  if (block.identity) out.push({ kind: 'bn', bn: readBn(tensors, block.identity.bn, block.outChannels, eps, o) });
+  if (block.identity) out.push({ kind: 'skip', affine: affineOfBn(readBn(tensors, block.identity.bn, block.outChannels, eps, o)) });
   return { branches: out, denseOwned: !!dense?.owned };
 }
 
@@ -143,7 +116,7 @@ export function blockRows(tensors: Tensors, block: TrainBlock, eps: number): Row
       const first: Branch = {
         kind: 'conv',
         kernel: { shape: dense.shape as unknown as Kernel['shape'], weight: ROWS_GIVEN, bias },
-        bn: block.dense.bn ? readBn(tensors, block.dense.bn, dense.shape[0], eps, { check: false }) : undefined,
+        affine: block.dense.bn ? affineOfBn(readBn(tensors, block.dense.bn, dense.shape[0], eps, { check: false })) : undefined,
       };
       const rest = readBlock(tensors, block, eps, { check: false }, false, false).branches;
       return rowMerge([first, ...rest], geometry(block));
@@ -154,8 +127,5 @@ export function blockRows(tensors: Tensors, block: TrainBlock, eps: number): Row
 /** Throws the error that names why a block's merge is not finite: the input holding NaN or Inf, or an overflow. */
 export function blameBlock(tensors: Tensors, block: TrainBlock, eps: number): never {
   readBlock(tensors, block, eps, {}, false);
-  throw new UserError(`merging the block of '${printable(block.dense.weight)}' gives values beyond the float32 range`, {
-    code: 'BAD_INPUT',
-    hint: 'the training run diverged or the file is damaged; use an earlier checkpoint',
-  });
+  throw overflowError(`the block of '${block.dense.weight}'`);
 }

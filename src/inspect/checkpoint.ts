@@ -11,7 +11,16 @@ import { StateDict } from '../formats/state-dict';
 import { OnnxModel } from '../formats/onnx/read';
 import { Tensor } from '../tensor';
 import { GraphCost, graphCost } from './cost';
-import { BlockInfo, BranchInfo, CheckpointFacts, InspectReport, mergeKind, summarizeBranches } from './report';
+import { BlockInfo, BranchInfo, CheckpointFacts, InspectReport } from './report';
+import { summarizeBranches } from '../reparam/kind';
+
+/** The kind of merge from the conv kernels and the number of skips (until checkpoints read the block model). */
+function mergeKind(kernels: readonly (readonly [number, number])[], skips: number): string {
+  if (kernels.some(([h, w]) => h !== w)) return 'ACNet';
+  const sizes = new Set(kernels.map(([h]) => h));
+  if (kernels.length === 2 && sizes.size === 2 && sizes.has(1) && skips <= 1) return skips ? 'RepVGG 3-branch' : 'RepVGG 2-branch';
+  return 'k-branch';
+}
 
 export interface InspectCheckpointOptions {
   readonly scheme?: SchemeName;

@@ -3,8 +3,8 @@
 import { DTYPES, numel } from '../dtype';
 import { Graph, Node, Value } from '../ir/graph';
 import { opHistogram } from '../rules/pipeline';
-import { constantTensor } from '../rules/params';
-import { Dims, propagateShapes, weightDims } from './shapes';
+import { constantTensor } from '../ir/constants';
+import { Dims, propagateShapes, weightDims } from '../ir/shapes';
 
 export interface GraphCost {
   /** Elements of the float constants the nodes compute with; BatchNorm running statistics are buffers, not parameters, and shape constants are left out. */

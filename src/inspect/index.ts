@@ -10,8 +10,8 @@ import { InspectReport } from './report';
 export type { InspectReport, BlockInfo, BranchInfo, FoldInfo, ModelForm, OnnxFacts, CheckpointFacts } from './report';
 export type { GraphCost } from './cost';
 export { graphCost } from './cost';
-export { propagateShapes } from './shapes';
-export type { Dims } from './shapes';
+export { propagateShapes } from '../ir/shapes';
+export type { Dims } from '../ir/shapes';
 
 export interface InspectOptions {
   /** Input shapes by input name, or under '*' for the first input; a checkpoint takes one N x C x H x W. */

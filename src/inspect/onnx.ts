@@ -6,14 +6,17 @@ import { ModelField } from '../formats/onnx/fields';
 import { ProtoReader, last } from '../formats/protobuf/reader';
 import { intAttr, intsAttr } from '../ir/attribute';
 import { Graph, Node } from '../ir/graph';
-import { BranchSum, branchSumVerdict, branchSums, convBnPairs, convBnVerdict } from '../rules/inspect-blocks';
+import { foldConvBnRule } from '../rules/fold-conv-bn';
+import { Site, SiteReading, findSites, readSite } from '../rules/match-block';
 import { convWeightsAllInputs } from '../rules/params';
 import { reparameterize } from '../rules/pipeline';
-import { RuleOptions } from '../rules/rule';
+import { RuleContext, RuleOptions } from '../rules/rule';
+import { blockKind } from '../reparam/kind';
+import { summarizeBranches } from '../reparam/kind';
+import { Dims, attributesWellTyped } from '../ir/shapes';
 import { graphCost } from './cost';
-import { BlockInfo, FoldInfo, InspectReport, ModelForm, OnnxFacts, summarizeBranches } from './report';
+import { BlockInfo, FoldInfo, InspectReport, ModelForm, OnnxFacts } from './report';
 import { feedsSqueezeExcite } from './se';
-import { Dims, attributesWellTyped } from './shapes';
 
 export interface InspectOnnxOptions {
   /** Input shapes by name, or under '*' for the first input. Dynamic batch dims default to 1. */
@@ -36,30 +39,34 @@ export function inspectOnnx(file: string, options: InspectOnnxOptions = {}): Ins
 
 function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOptions): InspectReport {
   const graph = model.graph;
-  const rules: RuleOptions = { defaultEpsilon: options.bnEps };
   const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  const rules: RuleOptions = { defaultEpsilon: options.bnEps, opset };
   const notes: string[] = [];
   const shapes = inputShapes(graph, options.inputShapes, notes);
 
-  // Before: what the rules see on the untouched graph.
+  // Before: what the rules see on the untouched graph, read by the rules' own code.
   const at = new Map(graph.nodes.map((n, i) => [n, i]));
-  const sums = branchSums(graph, rules).filter((s) => !s.summands.some((x) => x.kind === 'constant'));
+  const ctx = new RuleContext(graph, rules);
+  const sums = findSites(ctx)
+    .map((site) => ({ site, reading: readSite(ctx, site) }))
+    .filter((s) => s.reading.blockLike);
   const names = blockNames(sums);
-  const se = sums.map((s) => feedsSqueezeExcite(s.output));
-  const pairs = convBnPairs(graph);
+  const se = sums.map((s) => feedsSqueezeExcite(s.site.output));
+  const pairs = foldConvBnRule.find(ctx).map((bn) => ({ conv: bn.input(0).producer!, bn }));
   const deployBlocks = graph.nodes.filter((n) => n.opType === 'Conv' && DEPLOY_CONV.test(n.name) && attributesWellTyped(n)).map(deployBlock);
   const before = graphCost(graph, shapes, opset);
 
   // The conversion, in memory; afterwards each site is either gone (merged) or still there with a reason.
   const reparam = reparameterize(graph, rules);
   const blocks = sums.map((s, i) => blockInfo(graph, s, names[i], se[i], rules));
-  const mergedBns = new Set(sums.filter((_, i) => blocks[i].merges).flatMap((s) => s.summands.map((x) => x.bn)));
+  const inMerged = new Set(sums.filter((_, i) => blocks[i].merges).flatMap((s) => (s.reading.verdict.ok ? [...s.reading.verdict.plan.nodes] : [])));
+  const after_ = new RuleContext(graph, rules);
   const folds: FoldInfo[] = pairs
-    .filter((p) => !mergedBns.has(p.bn))
+    .filter((p) => !inMerged.has(p.bn))
     .map((p) => {
       const names = { conv: p.conv.name || p.conv.label, bn: p.bn.name || p.bn.label };
       if (p.bn.graph !== graph) return { ...names, folds: true };
-      const v = convBnVerdict(graph, p.bn, rules);
+      const v = foldConvBnRule.check(after_, p.bn);
       return { ...names, folds: false, reason: v.ok ? 'left unfolded' : v.reason };
     });
   const after = graphCost(graph, shapes, opset);
@@ -75,7 +82,7 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
   if (shapes === undefined) notes.push('MACs not counted: the input shape is not fixed; give it with --input-shape');
   const uncounted = Math.max(after.uncounted.length, before.uncounted.length);
   if (shapes && uncounted) notes.push(`MACs of ${uncounted} node(s) not counted: their input shapes could not be worked out`);
-  const placed = [...sums.map((s, i) => ({ block: blocks[i], at: at.get(s.root)! })), ...deployBlocks.map((b) => ({ block: b.block, at: at.get(b.node)! }))];
+  const placed = [...sums.map((s, i) => ({ block: blocks[i], at: at.get(s.site.root)! })), ...deployBlocks.map((b) => ({ block: b.block, at: at.get(b.node)! }))];
   return {
     file,
     format: 'onnx',
@@ -92,24 +99,26 @@ function inspectGraph(file: string, model: OnnxModel, options: InspectOnnxOption
   };
 }
 
-function blockInfo(graph: Graph, s: BranchSum, name: string, se: boolean, rules: RuleOptions): BlockInfo {
-  const branches = s.summands.map((x) => ({ kind: x.kind, ...(x.kernel ? { kernel: x.kernel } : {}) }));
+function blockInfo(graph: Graph, s: { site: Site; reading: SiteReading }, name: string, se: boolean, rules: RuleOptions): BlockInfo {
+  const r = s.reading;
   const common = {
     name,
-    branches,
-    summary: summarizeBranches(branches),
-    stride: s.strides ?? null,
-    groups: s.group ?? null,
-    identity: s.summands.some((x) => x.kind === 'bn' || x.kind === 'identity'),
+    branches: r.branches,
+    summary: summarizeBranches(r.branches),
+    stride: r.verdict.ok ? [...r.verdict.plan.geometry.stride] : r.stride ?? null,
+    groups: r.verdict.ok ? r.verdict.plan.geometry.group : r.group ?? null,
+    identity: r.branches.some((x) => x.kind === 'bn' || x.kind === 'identity'),
     se,
   };
-  if (s.root.graph !== graph) {
-    // The merged Conv takes over the root Add's output value.
-    const out = graph.value(s.output.name);
-    if (out?.producer?.opType === 'Conv') return { ...common, merges: true, kind: s.verdict.ok ? s.verdict.kind : 'merged' };
+  const gone = [s.site.root, ...s.site.post].some((n) => n.graph !== graph);
+  if (gone) {
+    // The merged Conv takes over the site's output value.
+    const out = graph.value(s.site.output.name);
+    if (out?.producer?.opType === 'Conv') return { ...common, merges: true, kind: r.verdict.ok ? blockKind(r.verdict.plan.block) : 'merged' };
     return { ...common, merges: false, reason: 'removed: nothing reads its output' };
   }
-  const v = branchSumVerdict(graph, s.root, rules) ?? s.verdict;
+  const now = findSites(new RuleContext(graph, rules)).find((x) => x.root === s.site.root);
+  const v = now ? readSite(new RuleContext(graph, rules), now).verdict : r.verdict;
   return { ...common, merges: false, reason: v.ok ? 'left unmerged' : v.reason };
 }
 
@@ -134,14 +143,14 @@ function deployBlock(n: Node): { block: BlockInfo; node: Node } {
 }
 
 /** Block names from their node scopes: the last scope ("stage1.0" of "/stage1/stage1.0/"), or the whole scope where that repeats. */
-function blockNames(sums: readonly BranchSum[]): string[] {
+function blockNames(sums: readonly { site: Site; reading: SiteReading }[]): string[] {
   // Nodes of one block may share no scope (a module applied twice); the root Add's own scope names it then.
   const segments = (scope: string) => scope.split('/').filter((p) => p);
-  const scopes = sums.map((s) => (segments(s.prefix).length ? segments(s.prefix) : segments(s.root.name).slice(0, -1)));
+  const scopes = sums.map((s) => (segments(s.reading.prefix).length ? segments(s.reading.prefix) : segments(s.site.root.name).slice(0, -1)));
   const short = scopes.map((p) => p[p.length - 1] ?? '');
   const count = new Map<string, number>();
   short.forEach((n) => count.set(n, (count.get(n) ?? 0) + 1));
-  return sums.map((s, i) => (short[i] && count.get(short[i]) === 1 ? short[i] : scopes[i].join('/') || s.output.name));
+  return sums.map((s, i) => (short[i] && count.get(short[i]) === 1 ? short[i] : scopes[i].join('/') || s.site.output.name));
 }
 
 /** The shapes to count at: given ones, else the recorded ones with a dynamic batch of 1; undefined if any stays unknown. */

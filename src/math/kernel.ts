@@ -1,19 +1,25 @@
-// Re-parameterization math, shared by the ONNX path and the checkpoint path.
+// Re-parameterization math, shared by every path (ONNX rules, checkpoints) through reparam/merge.ts.
 //
 // A branch is an affine map of the input, y = W * x + b, with W in OIHW layout (I = C_in / groups).
-//   BN fold:   s = gamma / sqrt(var + eps);  W' = W * s[o];  b' = beta + (b - mean) * s
+//   per-channel affine (a BatchNorm, a scale): y = beta + (x - mean) * s; a BN has s = gamma / sqrt(var + eps),
+//              so folded into a conv: W' = W * s[o];  b' = beta + (b - mean) * s
 //   pad:       a kh x kw kernel sits at the centre of a KH x KW one (offsets (KH-kh)/2, (KW-kw)/2);
 //              with matching "same" padding the outputs coincide.
-//   identity:  x itself is a conv with W[o, o mod I, KH/2, KW/2] = 1 (I = C / groups), zero elsewhere.
+//   skip:      x itself is a conv with W[o, o mod I, KH/2, KW/2] = 1 (I = C / groups), zero elsewhere.
 //   sum:       convs with the same geometry add: (W1 + W2) * x + (b1 + b2).
-// Accumulation is done in float64 and rounded once to float32.
+//   after:     an affine after the sum multiplies every branch's scale and maps the summed bias.
+// Accumulation is done in float64 and rounded once to float32. Branches reduced elsewhere (math/compose.ts)
+// arrive as float64 kernels and are rounded here, once, with the rest.
 import { scaleRow, simdCentres, simdScatter } from './simd-scale';
+
+/** Kernel weights or biases: float32 as read, or float64 when computed by an earlier reduction. */
+export type Floats = Float32Array | Float64Array;
 
 export interface Kernel {
   /** [out, in/groups, kh, kw] */
   readonly shape: readonly [number, number, number, number];
-  readonly weight: Float32Array;
-  readonly bias: Float32Array;
+  readonly weight: Floats;
+  readonly bias: Floats;
 }
 
 export interface BatchNormParams {
@@ -24,110 +30,37 @@ export interface BatchNormParams {
   readonly eps: number;
 }
 
-export function bnScale(bn: BatchNormParams): Float64Array {
-  const s = new Float64Array(bn.gamma.length);
-  for (let i = 0; i < s.length; i++) s[i] = bn.gamma[i] / Math.sqrt(bn.variance[i] + bn.eps);
-  return s;
+/** y = beta + (x - mean) * scale, per channel. */
+export interface Affine {
+  readonly scale: Float64Array;
+  readonly beta: ArrayLike<number>;
+  readonly mean: ArrayLike<number>;
 }
 
-/** Fold a BatchNormalization that follows the conv. */
-export function foldBatchNorm(k: Kernel, bn: BatchNormParams): Kernel {
-  const [o, i, h, w] = k.shape;
-  if (bn.gamma.length !== o) throw new RangeError(`BN has ${bn.gamma.length} channels, conv has ${o}`);
-  const s = bnScale(bn);
-  const per = i * h * w;
-  const weight = new Float32Array(k.weight.length);
-  const bias = new Float32Array(o);
-  for (let c = 0; c < o; c++) {
-    for (let j = 0; j < per; j++) weight[c * per + j] = k.weight[c * per + j] * s[c];
-    bias[c] = bn.beta[c] + (k.bias[c] - bn.mean[c]) * s[c];
-  }
-  return { shape: k.shape, weight, bias };
+export function affineOfBn(bn: BatchNormParams): Affine {
+  const scale = new Float64Array(bn.gamma.length);
+  for (let i = 0; i < scale.length; i++) scale[i] = bn.gamma[i] / Math.sqrt(bn.variance[i] + bn.eps);
+  return { scale, beta: bn.beta, mean: bn.mean };
 }
 
-/** foldBatchNorm a slice of output channels at a time (same bits), for writers that stream the weights. */
-export function rowFold(shape: readonly [number, number, number, number], convBias: Float32Array, bn: BatchNormParams): RowMerge {
-  const [o, i, h, w] = shape;
-  if (bn.gamma.length !== o) throw new RangeError(`BN has ${bn.gamma.length} channels, conv has ${o}`);
-  const s = bnScale(bn);
-  const per = i * h * w;
-  const bias = new Float32Array(o);
-  for (let c = 0; c < o; c++) bias[c] = bn.beta[c] + (convBias[c] - bn.mean[c]) * s[c];
-  return {
-    shape,
-    bias,
-    rowLength: per,
-    mergeRows(from, rows) {
-      if (rows.length % per || from + rows.length / per > o) throw new RangeError(`${rows.length} floats are not whole rows from row ${from}`);
-      let bad = 0;
-      for (let r = 0; r < rows.length / per; r++) {
-        const sc = s[from + r];
-        for (let j = r * per; j < (r + 1) * per; j++) {
-          const v = Math.fround(rows[j] * sc);
-          rows[j] = v;
-          bad += v - v;
-        }
-      }
-      return bad === 0;
-    },
-  };
-}
-
-/** Place a kernel at the centre of a larger one. Sizes must differ by an even amount. */
-export function padKernel(k: Kernel, kh: number, kw: number): Kernel {
-  const [o, i, h, w] = k.shape;
-  if (h === kh && w === kw) return k;
-  if (h > kh || w > kw || (kh - h) % 2 || (kw - w) % 2) {
-    throw new RangeError(`a ${h}x${w} kernel does not centre inside ${kh}x${kw}`);
+/** `second` applied after `first`: beta2 + (beta1 + (x - mean1) s1 - mean2) s2 = beta' + (x - mean1) s1 s2. */
+export function composeAffine(first: Affine, second: Affine): Affine {
+  const n = first.scale.length;
+  const scale = new Float64Array(n);
+  const beta = new Float64Array(n);
+  for (let c = 0; c < n; c++) {
+    scale[c] = first.scale[c] * second.scale[c];
+    beta[c] = second.beta[c] + (first.beta[c] - second.mean[c]) * second.scale[c];
   }
-  const dy = (kh - h) / 2;
-  const dx = (kw - w) / 2;
-  const weight = new Float32Array(o * i * kh * kw);
-  for (let a = 0; a < o * i; a++) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) weight[(a * kh + y + dy) * kw + x + dx] = k.weight[(a * h + y) * w + x];
-    }
-  }
-  return { shape: [o, i, kh, kw], weight, bias: k.bias };
-}
-
-/** The identity map on `channels` channels as a grouped kh x kw conv. */
-export function identityKernel(channels: number, groups: number, kh: number, kw: number): Kernel {
-  if (channels % groups) throw new RangeError(`${channels} channels do not split into ${groups} groups`);
-  if (kh % 2 === 0 || kw % 2 === 0) throw new RangeError(`identity needs an odd kernel, not ${kh}x${kw}`);
-  const inPer = channels / groups;
-  const weight = new Float32Array(channels * inPer * kh * kw);
-  for (let c = 0; c < channels; c++) {
-    weight[((c * inPer + (c % inPer)) * kh + (kh - 1) / 2) * kw + (kw - 1) / 2] = 1;
-  }
-  return { shape: [channels, inPer, kh, kw], weight, bias: new Float32Array(channels) };
-}
-
-/** Sum kernels of equal shape. */
-export function sumKernels(ks: readonly Kernel[]): Kernel {
-  if (ks.length === 0) throw new RangeError('nothing to sum');
-  const shape = ks[0].shape;
-  for (const k of ks) {
-    if (k.shape.some((d, j) => d !== shape[j])) throw new RangeError(`kernel [${k.shape}] differs from [${shape}]`);
-  }
-  const weight = new Float32Array(ks[0].weight.length);
-  const bias = new Float32Array(shape[0]);
-  const acc = new Float64Array(weight.length);
-  const accB = new Float64Array(bias.length);
-  for (const k of ks) {
-    for (let j = 0; j < acc.length; j++) acc[j] += k.weight[j];
-    for (let j = 0; j < accB.length; j++) accB[j] += k.bias[j];
-  }
-  weight.set(acc);
-  bias.set(accB);
-  return { shape, weight, bias };
+  return { scale, beta, mean: first.mean };
 }
 
 /** A branch in a block, before merging. */
 export type Branch =
-  | { readonly kind: 'conv'; readonly kernel: Kernel; readonly bn?: BatchNormParams }
-  | { readonly kind: 'bn'; readonly bn: BatchNormParams }
-  | { readonly kind: 'identity' };
+  /** A conv, then an optional per-channel affine (its BatchNorm). */
+  | { readonly kind: 'conv'; readonly kernel: Kernel; readonly affine?: Affine }
+  /** x itself, through an optional per-channel affine (an identity BatchNorm). */
+  | { readonly kind: 'skip'; readonly affine?: Affine };
 
 export interface MergeOptions {
   /**
@@ -142,10 +75,17 @@ export interface MergeGeometry {
   readonly channelsIn: number;
   readonly channelsOut: number;
   readonly groups: number;
+  /** Per-channel affine after the sum (QARepVGG's BatchNorm). */
+  readonly post?: Affine;
+  /** Added to the summed bias before `post` (constant summands). */
+  readonly extraBias?: ArrayLike<number>;
 }
 
 /** A merged kernel, and whether every merged value is finite (NaN or Inf in, or float32 overflow). */
-export interface MergedKernel extends Kernel {
+export interface MergedKernel {
+  readonly shape: readonly [number, number, number, number];
+  readonly weight: Float32Array;
+  readonly bias: Float32Array;
   readonly finite: boolean;
 }
 
@@ -159,7 +99,7 @@ export function mergeBranches(branches: readonly Branch[], geometry: MergeGeomet
   const { per, channelsOut } = m.g;
   if (m.full >= 0) {
     const src = (branches[m.full] as ConvBranch).kernel.weight;
-    const weight = options.reuseFullKernel ? src : new Float32Array(channelsOut * per);
+    const weight = options.reuseFullKernel && src instanceof Float32Array ? src : new Float32Array(channelsOut * per);
     const rows = new FullKernelRows(branches, m.scales, m.full, m.g);
     const finite = rows.merge(0, src, weight);
     return { shape: m.shape, weight, bias: m.bias, finite: finite && allFinite(m.bias) };
@@ -236,10 +176,10 @@ function mergedSize(branches: readonly Branch[]): [number, number] {
   return [kh, kw];
 }
 
-/** Checks the branches fit together; the BN scales, the merged bias, and which branch is the one full-size conv. */
+/** Checks the branches fit together; the scales (after `post`), the merged bias, and which branch is the one full-size conv. */
 function prepareMerge(branches: readonly Branch[], geometry: MergeGeometry) {
   const [kh, kw] = mergedSize(branches);
-  const { channelsIn, channelsOut, groups } = geometry;
+  const { channelsIn, channelsOut, groups, post, extraBias } = geometry;
   if (channelsIn % groups || channelsOut % groups) throw new RangeError(`${channelsIn}→${channelsOut} channels do not split into ${groups} groups`);
   const ipg = channelsIn / groups;
   for (const b of branches) {
@@ -248,22 +188,25 @@ function prepareMerge(branches: readonly Branch[], geometry: MergeGeometry) {
       if (o !== channelsOut || i !== ipg) throw new RangeError(`branch kernel [${b.kernel.shape}] does not map ${channelsIn}→${channelsOut} in ${groups} groups`);
       if ((kh - h) % 2 || (kw - w) % 2) throw new RangeError(`a ${h}x${w} kernel does not centre inside ${kh}x${kw}`);
     } else {
-      if (channelsIn !== channelsOut) throw new RangeError('identity branch needs as many inputs as outputs');
-      if (kh % 2 === 0 || kw % 2 === 0) throw new RangeError(`identity needs an odd kernel, not ${kh}x${kw}`);
+      if (channelsIn !== channelsOut) throw new RangeError('a skip branch needs as many inputs as outputs');
+      if (kh % 2 === 0 || kw % 2 === 0) throw new RangeError(`a skip needs an odd kernel, not ${kh}x${kw}`);
     }
-    if (b.kind !== 'identity' && b.bn && b.bn.gamma.length !== channelsOut) throw new RangeError(`BN has ${b.bn.gamma.length} channels, the block has ${channelsOut}`);
+    if (b.affine && b.affine.scale.length !== channelsOut) throw new RangeError(`an affine of ${b.affine.scale.length} channels in a block of ${channelsOut}`);
   }
-  const scales = branches.map((b) => (b.kind !== 'identity' && b.bn ? bnScale(b.bn) : undefined));
+  if (post && post.scale.length !== channelsOut) throw new RangeError(`an affine of ${post.scale.length} channels after a block of ${channelsOut}`);
+  const own = branches.map((b) => b.affine?.scale);
+  const scales: Scales = post ? own.map((s) => (s ? s.map((v, c) => v * post.scale[c]) : post.scale)) : own;
   const bias = new Float32Array(channelsOut);
   for (let c = 0; c < channelsOut; c++) {
     let b0 = 0;
     for (let j = 0; j < branches.length; j++) {
       const b = branches[j];
-      const s = scales[j] ? scales[j]![c] : 1;
-      if (b.kind === 'conv') b0 += b.bn ? b.bn.beta[c] + (b.kernel.bias[c] - b.bn.mean[c]) * s : b.kernel.bias[c];
-      else if (b.kind === 'bn') b0 += b.bn.beta[c] - b.bn.mean[c] * s;
+      const a = b.affine;
+      const kb = b.kind === 'conv' ? b.kernel.bias[c] : 0;
+      b0 += a ? a.beta[c] + (kb - a.mean[c]) * a.scale[c] : kb;
     }
-    bias[c] = b0;
+    if (extraBias) b0 += extraBias[c];
+    bias[c] = post ? post.beta[c] + (b0 - post.mean[c]) * post.scale[c] : b0;
   }
   const shape: [number, number, number, number] = [channelsOut, ipg, kh, kw];
   return { shape, scales, bias, full: fullSizeBranch(branches), g: { ipg, kh, kw, per: ipg * kh * kw, channelsOut } };
@@ -334,7 +277,7 @@ class FullKernelRows {
     });
     this.acc = new Float64Array(touched.length);
     const rest = branches.slice(1);
-    const ones = rest.flatMap((b, i) => (b.kind === 'conv' && b.kernel.shape[2] === 1 && b.kernel.shape[3] === 1 ? [i + 1] : []));
+    const ones = rest.flatMap((b, i) => (b.kind === 'conv' && b.kernel.shape[2] === 1 && b.kernel.shape[3] === 1 && b.kernel.weight instanceof Float32Array ? [i + 1] : []));
     const ids = rest.flatMap((b, i) => (b.kind !== 'conv' ? [i + 1] : []));
     if (primary === 0 && kh % 2 && kw % 2 && ones.length + ids.length === rest.length && ones.length <= 1 && ids.length <= 1 && (ones[0] ?? 0) < (ids[0] ?? Infinity)) {
       this.repvgg = { one: ones[0], id: ids[0], centre };
@@ -342,7 +285,7 @@ class FullKernelRows {
   }
 
   /** Merges the rows in `src` (output channels from, from + 1, …) into `dst`, which may be `src`. False when a value is not finite. */
-  merge(from: number, src: Float32Array, dst: Float32Array): boolean {
+  merge(from: number, src: Floats, dst: Float32Array): boolean {
     const { branches, scales, primary, touched, adds, perBranch, centreAt, acc } = this;
     const { ipg, per } = this.g;
     const ps = scales[primary];
@@ -359,7 +302,7 @@ class FullKernelRows {
         const stride = this.g.kh * this.g.kw;
         const terms = {
           s,
-          one: one === undefined ? undefined : (branches[one] as ConvBranch).kernel.weight.subarray(c * ipg, (c + 1) * ipg),
+          one: one === undefined ? undefined : ((branches[one] as ConvBranch).kernel.weight as Float32Array).subarray(c * ipg, (c + 1) * ipg),
           s1: one !== undefined && scales[one] ? scales[one]![c] : 1,
           at: id === undefined ? -1 : c % ipg,
           sid: id !== undefined && scales[id] ? scales[id]![c] : 1,

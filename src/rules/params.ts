@@ -1,65 +1,48 @@
-// Reading Conv and BatchNormalization parameters for the rules. A parameter must be a constant
-// (initializer or Constant node), float32, and read by no node outside the match.
+// Reading ONNX nodes as steps of the block model. A parameter must be a constant (an initializer, a
+// Constant node, or a value computed from constants only, e.g. `weight + identity`) and float32; a conv
+// weight must also be read by no node outside the match (a tied weight stays tied). Attributes of the
+// wrong ONNX type are the file's fault (exit 2).
 import { UserError } from '../errors';
-import { firstNonFinite } from '../formats/finite';
 import { printable } from '../formats/printable';
 import { AttributeValue, floatAttr, intAttr, intsAttr, stringAttr } from '../ir/attribute';
+import { constantTensor } from '../ir/constants';
+import { ConstantFolder } from '../ir/evaluate';
 import { Graph, Node, Value } from '../ir/graph';
-import { BatchNormParams } from '../math/kernel';
-import { Tensor, toFloat32 } from '../tensor';
-import { Check, refuse } from './rule';
+import { BnStep, ConvStep, Param } from '../reparam/block';
+import { Check, accept, refuse } from '../reparam/check';
+import { assertFiniteTensor } from '../reparam/values';
 
-/** The constant behind a value: an initializer or Constant node, possibly behind Identity nodes. */
-export function constantTensor(v: Value): Tensor | undefined {
-  for (let hops = 0; hops < 16; hops++) {
-    if (v.initializer) return v.initializer.tensor;
-    const p = v.producer;
-    if (!p || p.domain !== '') return undefined;
-    if (p.opType === 'Constant' && p.inputs.length === 0) {
-      const a = p.attributes.get('value')?.value;
-      return a?.type === 'tensor' ? a.value : undefined;
-    }
-    // Exporters de-duplicate equal initializers and feed the copies through Identity nodes.
-    if (p.opType !== 'Identity' || !p.inputs[0]) return undefined;
-    v = p.inputs[0];
-  }
-  return undefined;
+export { constantTensor };
+
+/** A constant parameter and the value it was read from. */
+export interface OnnxParam extends Param {
+  readonly value: Value;
+}
+
+/** The constant behind `v` (folded when computed from constants), float32. */
+export function constParam(v: Value | null | undefined, what: string, folder: ConstantFolder): Check<OnnxParam> {
+  if (!v) return refuse(`${what} is missing`);
+  const t = folder.tensor(v);
+  if (!t) return refuse(`${what} ${v.name} is not a constant (it is computed by ${v.producer?.label ?? 'a graph input'})`);
+  if (t.dtype !== 'float32') return refuse(`${what} ${v.name} is ${t.dtype}; only float32 parameters are merged`);
+  return accept({ name: v.name, tensor: t, value: v });
 }
 
 /**
- * A constant parameter: checks, in order, that it is constant, float32 and, unless `shareable`, read by
- * no node outside the match. BN statistics are shareable: exporters de-duplicate equal ones (e.g. fresh
- * BNs), and folding only reads them. A shared conv weight is a tied weight and is left alone.
+ * A conv weight read only inside the match: a weight shared with a node outside is a tied weight, and
+ * merging would duplicate it. An Identity alias of an initializer may be one of several readers of it.
  */
-export function param(v: Value | null | undefined, what: string, inside: ReadonlySet<Node>, options: { shareable?: boolean } = {}): Check<{ value: Value; tensor: Tensor }> {
-  if (!v) return refuse(`${what} is missing`);
-  const t = constantTensor(v);
-  if (!t) return refuse(`${what} ${v.name} is not a constant (it is computed by ${v.producer?.label ?? 'a graph input'})`);
-  if (t.dtype !== 'float32') return refuse(`${what} ${v.name} is ${t.dtype}; only float32 parameters are merged`);
-  if (!options.shareable) {
-    const outside = v.uses.find((u) => !inside.has(u.node));
-    if (outside) return refuse(`${what} ${v.name} is shared with ${outside.node.label} outside the match`);
-    if (v.producer && !inside.has(v.producer) && v.producer.opType !== 'Constant') return refuse(`${what} ${v.name} is an alias (${v.producer.label}) of a weight that may be shared`);
-  }
-  return { ok: true, plan: { value: v, tensor: t } };
-}
-
-export interface ConvInfo {
-  readonly node: Node;
-  readonly x: Value;
-  readonly weight: { value: Value; tensor: Tensor };
-  readonly bias?: { value: Value; tensor: Tensor };
-  /** [out, in/groups, kh, kw] */
-  readonly shape: readonly [number, number, number, number];
-  readonly group: number;
-  readonly strides: readonly [number, number];
-  readonly dilations: readonly [number, number];
-  /** [top, left, bottom, right] */
-  readonly pads: readonly [number, number, number, number];
+export function unshared(p: OnnxParam, what: string, inside: ReadonlySet<Node>): string | undefined {
+  const v = p.value;
+  const outside = v.uses.find((u) => !inside.has(u.node));
+  if (outside) return `${what} ${v.name} is shared with ${outside.node.label} outside the match`;
+  const q = v.producer;
+  if (q && !inside.has(q) && q.opType === 'Identity') return `${what} ${v.name} is an alias (${q.label}) of a weight that may be shared`;
+  return undefined;
 }
 
 /** The attributes a rule reads, each of the type ONNX defines for it: another type is a malformed model. */
-function checkAttributeTypes(node: Node, types: Readonly<Record<string, AttributeValue['type']>>): void {
+export function checkAttributeTypes(node: Node, types: Readonly<Record<string, AttributeValue['type']>>): void {
   for (const [name, type] of Object.entries(types)) {
     const a = node.attributes.get(name)?.value;
     if (a && a.type !== type) {
@@ -80,18 +63,24 @@ function hasDataflow(node: Node): string | undefined {
   return undefined;
 }
 
-export function convInfo(node: Node, inside: ReadonlySet<Node>): Check<ConvInfo> {
+export interface ConvRead {
+  readonly step: ConvStep;
+  readonly weight: OnnxParam;
+  readonly bias?: OnnxParam;
+}
+
+export function convStep(node: Node, folder: ConstantFolder): Check<ConvRead> {
   if (node.opType !== 'Conv' || node.domain !== '') return refuse(`${node.label} is not an ONNX Conv`);
   const missing = hasDataflow(node);
   if (missing) return refuse(missing);
   checkAttributeTypes(node, CONV_ATTRIBUTES);
-  const w = param(node.inputs[1], `${node.label}: weight`, inside);
+  const w = constParam(node.inputs[1], `${node.label}: weight`, folder);
   if (!w.ok) return w;
   const shape = w.plan.tensor.shape;
   if (shape.length !== 4) return refuse(`${node.label} is a ${shape.length - 2}-D conv; only 2-D convs are merged`);
-  let bias: { value: Value; tensor: Tensor } | undefined;
+  let bias: OnnxParam | undefined;
   if (node.inputs[2]) {
-    const b = param(node.inputs[2], `${node.label}: bias`, inside);
+    const b = constParam(node.inputs[2], `${node.label}: bias`, folder);
     if (!b.ok) return b;
     if (b.plan.tensor.shape.length !== 1 || b.plan.tensor.shape[0] !== shape[0]) return refuse(`${node.label}: bias shape [${b.plan.tensor.shape}] does not match ${shape[0]} output channels`);
     bias = b.plan;
@@ -104,60 +93,48 @@ export function convInfo(node: Node, inside: ReadonlySet<Node>): Check<ConvInfo>
   const strides = intsAttr(node.attributes, 'strides') ?? [1, 1];
   const dilations = intsAttr(node.attributes, 'dilations') ?? [1, 1];
   if (pads.length !== 4 || strides.length !== 2 || dilations.length !== 2) return refuse(`${node.label}: pads/strides/dilations do not describe a 2-D conv`);
-  return {
-    ok: true,
-    plan: {
-      node,
-      x: node.input(0),
+  return accept({
+    weight: w.plan,
+    bias,
+    step: {
+      op: 'conv',
       weight: w.plan,
       bias,
-      shape: [shape[0], shape[1], shape[2], shape[3]],
       group: intAttr(node.attributes, 'group', 1),
-      strides: [strides[0], strides[1]],
-      dilations: [dilations[0], dilations[1]],
+      stride: [strides[0], strides[1]],
+      dilation: [dilations[0], dilations[1]],
       pads: [pads[0], pads[1], pads[2], pads[3]],
     },
-  };
+  });
 }
 
-export interface BnInfo {
-  readonly node: Node;
-  readonly x: Value;
-  readonly values: readonly Value[];
-  readonly params: BatchNormParams;
-  readonly channels: number;
+export interface BnRead {
+  readonly step: BnStep;
+  /** Why the BatchNorm cannot be folded although it reads as one (training mode, statistics read outside). */
+  readonly problem?: string;
 }
 
-/** BN parameters, read now (they are small). NaN, Inf or a negative variance is bad input, not a refusal. */
-export function bnInfo(node: Node, inside: ReadonlySet<Node>, options: { defaultEpsilon?: number }): Check<BnInfo> {
+/** A BatchNormalization's parameters: shareable (exporters de-duplicate equal ones), read later. */
+export function bnStep(node: Node, folder: ConstantFolder, defaultEpsilon: number | undefined): Check<BnRead> {
   if (node.opType !== 'BatchNormalization' || node.domain !== '') return refuse(`${node.label} is not an ONNX BatchNormalization`);
   const missing = hasDataflow(node);
   if (missing) return refuse(missing);
   checkAttributeTypes(node, BN_ATTRIBUTES);
-  if (intAttr(node.attributes, 'training_mode', 0) !== 0) return refuse(`${node.label} runs in training mode (batch statistics); re-export the model in eval mode`);
-  const extra = node.outputs.slice(1).find((o) => o.uses.length > 0 || node.graph?.isGraphOutput(o));
-  if (extra) return refuse(`${node.label}: its running-statistics output ${extra.name} is read`);
   const names = ['scale', 'bias', 'mean', 'var'] as const;
-  const got: { value: Value; tensor: Tensor }[] = [];
+  const got: OnnxParam[] = [];
   for (let i = 0; i < 4; i++) {
-    const p = param(node.inputs[i + 1], `${node.label}: ${names[i]}`, inside, { shareable: true });
+    const p = constParam(node.inputs[i + 1], `${node.label}: ${names[i]}`, folder);
     if (!p.ok) return p;
     got.push(p.plan);
   }
   const channels = got[0].tensor.shape[0];
   if (got.some((g) => g.tensor.shape.length !== 1 || g.tensor.shape[0] !== channels)) return refuse(`${node.label}: parameter shapes [${got.map((g) => g.tensor.shape).join('], [')}] are not all [${channels}]`);
-  const [gamma, beta, mean, variance] = got.map((g) => toFloat32(g.tensor));
-  got.forEach((g, i) => assertFinite(g.value.name, [gamma, beta, mean, variance][i]));
-  const eps = floatAttr(node.attributes, 'epsilon', options.defaultEpsilon ?? 1e-5);
-  // Running variances a hair below zero (-1e-19) are float noise from training and harmless; only a
-  // variance that eps cannot lift above zero makes the fold divide by sqrt of a non-positive number.
-  const neg = variance.findIndex((v) => !(v + eps > 0));
-  if (neg >= 0) throw new UserError(`${printable(got[3].value.name)} (running_var of ${printable(node.label)}) is ${variance[neg]} at channel ${neg}, below -eps (${Number(eps.toPrecision(7))}); folding it would produce NaN`, { hint: 'the weights are damaged; re-export them from a healthy model' });
-  return { ok: true, plan: { node, x: node.input(0), values: got.map((g) => g.value), params: { gamma, beta, mean, variance, eps }, channels } };
-}
-
-export function assertFinite(name: string, values: Float32Array): void {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) throw nonFiniteError(name, values[i], i);
+  const eps = floatAttr(node.attributes, 'epsilon', defaultEpsilon ?? 1e-5);
+  let problem: string | undefined;
+  if (intAttr(node.attributes, 'training_mode', 0) !== 0) problem = `${node.label} runs in training mode (batch statistics); re-export the model in eval mode`;
+  const extra = node.outputs.slice(1).find((o) => o.uses.length > 0 || node.graph?.isGraphOutput(o));
+  if (extra) problem ??= `${node.label}: its running-statistics output ${extra.name} is read`;
+  return accept({ step: { op: 'bn', gamma: got[0], beta: got[1], mean: got[2], variance: got[3], eps }, problem });
 }
 
 /**
@@ -166,10 +143,7 @@ export function assertFinite(name: string, values: Float32Array): void {
  * the deploy model, and the check would pass it, both models sharing it.
  */
 export function assertFiniteInitializers(graph: Graph): void {
-  for (const v of graph.initializers()) {
-    const bad = firstNonFinite(v.initializer!.tensor);
-    if (bad) throw nonFiniteError(v.name, bad.value, bad.index);
-  }
+  for (const v of graph.initializers()) assertFiniteTensor(v.name, v.initializer!.tensor);
 }
 
 /**
@@ -191,12 +165,4 @@ export function convWeightsAllInputs(graph: Graph): number {
   if (convs.length === 0 || convs.some((n) => constantTensor(n.inputs[1]!))) return 0;
   // Weights computed inside the graph (a dequantization, say) are the rules' to explain, site by site.
   return convs.every((n) => !n.inputs[1]!.producer) ? convs.length : 0;
-}
-
-function nonFiniteError(name: string, value: number, index: number): UserError {
-  return new UserError(`tensor ${printable(name)} holds ${value} at element ${index}: a model with NaN or Inf weights cannot be converted`, { hint: 'the weights are damaged; re-export them from a healthy model' });
-}
-
-export function usedOnlyBy(v: Value, graph: Graph, nodes: ReadonlySet<Node>): boolean {
-  return !graph.isGraphOutput(v) && v.uses.every((u) => nodes.has(u.node));
 }

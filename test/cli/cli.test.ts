@@ -209,7 +209,7 @@ describe('repvgg-convert CLI', () => {
   test('--verbose prints why a block was left unmerged', () => {
     const r = cli(path.join(caseDir('detect-bn'), 'train.onnx'), path.join(dir, 'det.onnx'), '--verbose', '--no-verify');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/merge-branches at Add .*: /);
+    expect(r.stdout).toMatch(/merge-block at Add .*: /);
     expect(r.stdout).toMatch(/verify: skipped/);
   });
 });

@@ -1,6 +1,6 @@
 // The re-parameterization math against a direct computation: run every branch as its own convolution
 // on a random input, sum, and compare with one convolution by the merged kernel.
-import { Branch, BatchNormParams, Kernel, foldBatchNorm, identityKernel, mergeBranches, padKernel } from '../../src/math/kernel';
+import { Branch, BatchNormParams, Kernel, affineOfBn, mergeBranches } from '../../src/math/kernel';
 import { SEEDS, forSeeds, Rng } from '../helpers/random';
 
 interface Geometry {
@@ -80,18 +80,18 @@ describe('kernel math (40 seeded cases each)', () => {
         const [kh, kw] = shapes[b];
         const k = randomKernel(r, c, c / g, kh, kw, r.int(0, 1) === 1);
         const withBn = r.int(0, 3) > 0 ? bn(r, c) : undefined;
-        branches.push({ kind: 'conv', kernel: k, bn: withBn });
+        branches.push({ kind: 'conv', kernel: k, affine: withBn && affineOfBn(withBn) });
         let y = conv(x, k, geo);
         if (withBn) y = applyBn(y, withBn, geo.h * geo.w);
         expected = expected.map((v, i) => v + y[i]);
       }
       if (r.int(0, 1)) {
         const p = bn(r, c);
-        branches.push({ kind: 'bn', bn: p });
+        branches.push({ kind: 'skip', affine: affineOfBn(p) });
         const y = applyBn(x, p, geo.h * geo.w);
         expected = expected.map((v, i) => v + y[i]);
       } else if (r.int(0, 1)) {
-        branches.push({ kind: 'identity' });
+        branches.push({ kind: 'skip' });
         expected = expected.map((v, i) => v + x[i]);
       }
       const merged = mergeBranches(branches, { channelsIn: c, channelsOut: c, groups: g });
@@ -100,13 +100,14 @@ describe('kernel math (40 seeded cases each)', () => {
     });
   });
 
-  test('identity kernel with groups has 1 at [i, i mod (C/groups), centre]', () => {
+  test('a skip with groups is 1 at [i, i mod (C/groups), centre]', () => {
     forSeeds(SEEDS, (r) => {
       const g = r.pick([1, 2, 4, 8]);
       const c = g * r.int(1, 4);
       const k = r.pick([1, 3, 5]);
-      const id = identityKernel(c, g, k, k);
       const ipg = c / g;
+      const zero: Branch = { kind: 'conv', kernel: { shape: [c, ipg, k, k], weight: new Float32Array(c * ipg * k * k), bias: new Float32Array(c) } };
+      const id = mergeBranches([zero, { kind: 'skip' }], { channelsIn: c, channelsOut: c, groups: g });
       expect(id.shape).toEqual([c, ipg, k, k]);
       let ones = 0;
       id.weight.forEach((v, j) => {
@@ -129,14 +130,17 @@ describe('kernel math (40 seeded cases each)', () => {
       const k = randomKernel(r, c, c, 3, 3, true);
       const p = bn(r, c);
       const expected = applyBn(conv(x, k, geo), p, 16);
-      expect(maxRelDiff(expected, conv(x, foldBatchNorm(k, p), geo))).toBeLessThan(1e-5);
+      const folded = mergeBranches([{ kind: 'conv', kernel: k, affine: affineOfBn(p) }], { channelsIn: c, channelsOut: c, groups: 1 });
+      expect(maxRelDiff(expected, conv(x, folded, geo))).toBeLessThan(1e-5);
     });
   });
 
-  test('padding keeps the kernel centred and refuses what cannot centre', () => {
-    const k: Kernel = { shape: [1, 1, 1, 3], weight: Float32Array.of(1, 2, 3), bias: Float32Array.of(0) };
-    expect(Array.from(padKernel(k, 3, 3).weight)).toEqual([0, 0, 0, 1, 2, 3, 0, 0, 0]);
-    expect(() => padKernel(k, 4, 4)).toThrow(/does not centre/);
-    expect(() => identityKernel(6, 4, 3, 3)).toThrow(/groups/);
+  test('a smaller kernel is centred, and what cannot centre is refused', () => {
+    const frame: Branch = { kind: 'conv', kernel: { shape: [1, 1, 3, 3], weight: new Float32Array(9), bias: Float32Array.of(0) } };
+    const row: Kernel = { shape: [1, 1, 1, 3], weight: Float32Array.of(1, 2, 3), bias: Float32Array.of(0) };
+    expect(Array.from(mergeBranches([frame, { kind: 'conv', kernel: row }], { channelsIn: 1, channelsOut: 1, groups: 1 }).weight)).toEqual([0, 0, 0, 1, 2, 3, 0, 0, 0]);
+    const even: Branch = { kind: 'conv', kernel: { shape: [1, 1, 4, 4], weight: new Float32Array(16), bias: Float32Array.of(0) } };
+    expect(() => mergeBranches([even, { kind: 'conv', kernel: row }], { channelsIn: 1, channelsOut: 1, groups: 1 })).toThrow(/does not centre/);
+    expect(() => mergeBranches([frame, { kind: 'skip' }], { channelsIn: 6, channelsOut: 6, groups: 4 })).toThrow(/groups/);
   });
 });

@@ -1,11 +1,12 @@
 // mergeBranches writing over the full-size kernel (reuseFullKernel), and the row-by-row merge and fold that
 // writers stream, give the same bits as a fresh merge.
-import { Branch, BatchNormParams, foldBatchNorm, fullSizeBranch, mergeBranches, rowFold, rowMerge } from '../../src/math/kernel';
+import { Affine, Branch, BatchNormParams, affineOfBn, fullSizeBranch, mergeBranches, rowMerge } from '../../src/math/kernel';
 import { simdSharedBuffer } from '../../src/math/simd-scale';
 import { Rng, forSeeds, rng, SEEDS } from '../helpers/random';
 
-function bn(r: Rng, c: number): BatchNormParams {
-  return { gamma: r.floats(c, 0.5, 1.5), beta: r.floats(c), mean: r.floats(c), variance: r.floats(c, 0.1, 2), eps: 1e-5 };
+function bn(r: Rng, c: number): Affine {
+  const p: BatchNormParams = { gamma: r.floats(c, 0.5, 1.5), beta: r.floats(c), mean: r.floats(c), variance: r.floats(c, 0.1, 2), eps: 1e-5 };
+  return affineOfBn(p);
 }
 
 /** Weights with exact zeros of both signs, so +0/-0 handling is covered too. */
@@ -22,10 +23,10 @@ test('reusing the full-size kernel gives the same merged bits', () => {
     const c = groups * ipg;
     const [kh, kw] = r.pick([[3, 3], [5, 5], [3, 1]] as const);
     const make = (): Branch[] => {
-      const out: Branch[] = [{ kind: 'conv', kernel: { shape: [c, ipg, kh, kw], weight: weights(r, c * ipg * kh * kw), bias: r.floats(c) }, bn: bn(r, c) }];
-      out.push({ kind: 'conv', kernel: { shape: [c, ipg, 1, 1], weight: weights(r, c * ipg), bias: new Float32Array(c) }, bn: r.float() < 0.5 ? bn(r, c) : undefined });
-      if (r.float() < 0.5) out.push({ kind: 'bn', bn: bn(r, c) });
-      if (r.float() < 0.3) out.push({ kind: 'identity' });
+      const out: Branch[] = [{ kind: 'conv', kernel: { shape: [c, ipg, kh, kw], weight: weights(r, c * ipg * kh * kw), bias: r.floats(c) }, affine: bn(r, c) }];
+      out.push({ kind: 'conv', kernel: { shape: [c, ipg, 1, 1], weight: weights(r, c * ipg), bias: new Float32Array(c) }, affine: r.float() < 0.5 ? bn(r, c) : undefined });
+      if (r.float() < 0.5) out.push({ kind: 'skip', affine: bn(r, c) });
+      if (r.float() < 0.3) out.push({ kind: 'skip' });
       return out;
     };
     const branches = make();
@@ -60,10 +61,10 @@ test('merging row by row in slices gives the bits of a whole merge', () => {
     const c = groups * ipg;
     const [kh, kw] = r.pick([[3, 3], [5, 5], [3, 1]] as const);
     // BN folded into the convs already (as PyTorch's eval export does) or not.
-    const full: Branch = { kind: 'conv', kernel: { shape: [c, ipg, kh, kw], weight: weights(r, c * ipg * kh * kw), bias: r.floats(c) }, bn: r.float() < 0.7 ? bn(r, c) : undefined };
-    const others: Branch[] = [{ kind: 'conv', kernel: { shape: [c, ipg, 1, 1], weight: weights(r, c * ipg), bias: new Float32Array(c) }, bn: r.float() < 0.5 ? bn(r, c) : undefined }];
-    if (r.float() < 0.5) others.push({ kind: 'bn', bn: bn(r, c) });
-    if (r.float() < 0.3) others.push({ kind: 'identity' });
+    const full: Branch = { kind: 'conv', kernel: { shape: [c, ipg, kh, kw], weight: weights(r, c * ipg * kh * kw), bias: r.floats(c) }, affine: r.float() < 0.7 ? bn(r, c) : undefined };
+    const others: Branch[] = [{ kind: 'conv', kernel: { shape: [c, ipg, 1, 1], weight: weights(r, c * ipg), bias: new Float32Array(c) }, affine: r.float() < 0.5 ? bn(r, c) : undefined }];
+    if (r.float() < 0.5) others.push({ kind: 'skip', affine: bn(r, c) });
+    if (r.float() < 0.3) others.push({ kind: 'skip' });
     // The full-size branch anywhere in the order: the sums keep the order, so the bits do too.
     const at = r.int(0, others.length);
     const branches = [...others.slice(0, at), full, ...others.slice(at)];
@@ -88,13 +89,14 @@ test('merging row by row in slices gives the bits of a whole merge', () => {
   });
 });
 
-test('folding row by row gives the bits of foldBatchNorm', () => {
+test('a fold (one conv and its BN) row by row gives the bits of the whole fold', () => {
   forSeeds(SEEDS, (r) => {
     const [o, i, h, w] = [r.int(1, 6), r.int(1, 4), r.pick([1, 3]), r.pick([1, 3])];
     const kernel = { shape: [o, i, h, w] as const, weight: weights(r, o * i * h * w), bias: r.floats(o) };
-    const b = bn(r, o);
-    const whole = foldBatchNorm(kernel, b);
-    const m = rowFold(kernel.shape, kernel.bias, b);
+    const branches: Branch[] = [{ kind: 'conv', kernel, affine: bn(r, o) }];
+    const geometry = { channelsIn: i, channelsOut: o, groups: 1 };
+    const whole = mergeBranches(branches, geometry);
+    const m = rowMerge([{ ...branches[0], kernel: { ...kernel, weight: new Float32Array(0) } } as Branch], geometry);
     expect(new Uint32Array(m.bias.buffer)).toEqual(new Uint32Array(whole.bias.buffer));
     const streamed = new Float32Array(whole.weight.length);
     for (const [from, n] of slices(r, o)) {
@@ -113,7 +115,7 @@ test('a merged value that is not finite is reported, whole or row by row', () =>
     const w = weights(r, c * c * 9);
     w[13] = poison;
     return [
-      { kind: 'conv', kernel: { shape: [c, c, 3, 3], weight: w, bias: new Float32Array(c) }, bn: bn(r, c) },
+      { kind: 'conv', kernel: { shape: [c, c, 3, 3], weight: w, bias: new Float32Array(c) }, affine: bn(r, c) },
       { kind: 'conv', kernel: { shape: [c, c, 1, 1], weight: weights(r, c * c), bias: new Float32Array(c) } },
     ];
   };
@@ -121,7 +123,7 @@ test('a merged value that is not finite is reported, whole or row by row', () =>
   for (const poison of [NaN, Infinity, -Infinity]) expect(mergeBranches(make(poison), geometry).finite).toBe(false);
   // Finite inputs whose product passes float32's range (weight 13 is in output channel 1).
   const big = make(3e38);
-  (big[0] as Extract<Branch, { kind: 'conv' }>).bn!.gamma[1] = 10;
+  (big[0] as Extract<Branch, { kind: 'conv' }>).affine!.scale[1] *= 10 / 1.5;
   expect(mergeBranches(big, geometry).finite).toBe(false);
   expect(mergeBranches(make(0.5), geometry).finite).toBe(true);
   // A NaN in a touched tap (the centre, which the 1x1 branch adds to) and in a plain tap, in plain and SIMD memory.

@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { BufferSource } from '../../src/formats/bytes';
 import { FileSink } from '../../src/formats/sink';
-import { Branch, BatchNormParams, mergeBranches, rowMerge } from '../../src/math/kernel';
-import { lazyKernelTensors } from '../../src/rules/rewrite-helpers';
+import { Affine, Branch, affineOfBn, mergeBranches, rowMerge } from '../../src/math/kernel';
+import { lazyKernelTensors } from '../../src/reparam/lazy';
 import { streamLazyBytes, tensorBytes } from '../../src/tensor';
 import { tempDir } from '../helpers/fixtures';
 import { Rng, rng } from '../helpers/random';
@@ -14,8 +14,8 @@ import { Rng, rng } from '../helpers/random';
 const C = 256;
 const SHAPE = [C, C, 3, 3] as const;
 
-function bn(r: Rng): BatchNormParams {
-  return { gamma: r.floats(C, 0.5, 1.5), beta: r.floats(C), mean: r.floats(C), variance: r.floats(C, 0.1, 2), eps: 1e-5 };
+function bn(r: Rng): Affine {
+  return affineOfBn({ gamma: r.floats(C, 0.5, 1.5), beta: r.floats(C), mean: r.floats(C), variance: r.floats(C, 0.1, 2), eps: 1e-5 });
 }
 
 function block(seed: number, poison?: { at: number; value: number }) {
@@ -23,9 +23,9 @@ function block(seed: number, poison?: { at: number; value: number }) {
   const dense = r.floats(C * C * 9);
   if (poison) dense[poison.at] = poison.value;
   const branches: Branch[] = [
-    { kind: 'conv', kernel: { shape: SHAPE, weight: dense, bias: new Float32Array(C) }, bn: bn(r) },
-    { kind: 'conv', kernel: { shape: [C, C, 1, 1], weight: r.floats(C * C), bias: new Float32Array(C) }, bn: bn(r) },
-    { kind: 'bn', bn: bn(r) },
+    { kind: 'conv', kernel: { shape: SHAPE, weight: dense, bias: new Float32Array(C) }, affine: bn(r) },
+    { kind: 'conv', kernel: { shape: [C, C, 1, 1], weight: r.floats(C * C), bias: new Float32Array(C) }, affine: bn(r) },
+    { kind: 'skip', affine: bn(r) },
   ];
   const geometry = { channelsIn: C, channelsOut: C, groups: 1 };
   const range = { source: new BufferSource('dense', new Uint8Array(dense.buffer)), offset: 0, length: dense.byteLength };

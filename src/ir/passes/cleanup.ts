@@ -2,11 +2,12 @@
 // that no node reads. Runs to a fixed point, so chains of dead nodes go at once.
 import { Graph } from '../graph';
 import { Pass, PassResult } from './pass';
+import { NO_DEAD_NODES, NO_UNUSED_INITIALIZERS } from './properties';
 
 export const cleanup: Pass = {
   name: 'cleanup',
   requires: [],
-  guarantees: ['no dead nodes', 'no unused initializers'],
+  guarantees: [NO_DEAD_NODES, NO_UNUSED_INITIALIZERS],
   run(graph: Graph): PassResult {
     let nodes = 0;
     let initializers = 0;

@@ -2,11 +2,12 @@
 // order keeps its order exactly (Kahn's algorithm, always taking the earliest ready node).
 import { Graph, Node } from '../graph';
 import { Pass, PassResult } from './pass';
+import { ACYCLIC, TOPOLOGICALLY_ORDERED } from './properties';
 
 export const toposort: Pass = {
   name: 'toposort',
-  requires: ['acyclic'],
-  guarantees: ['topologically ordered'],
+  requires: [ACYCLIC],
+  guarantees: [TOPOLOGICALLY_ORDERED],
   run(graph: Graph): PassResult {
     const nodes = graph.nodes;
     const index = new Map(nodes.map((n, i) => [n, i]));

@@ -3,10 +3,9 @@
 // Reshape, Pad, …), so that MACs can be counted. Where an op is not known or an input that decides the
 // shape is not a constant, the shapes recorded in the file (value_info) are used if they are fixed;
 // otherwise the value stays unknown, and so does everything computed from it.
-import { intAttr, intsAttr, stringAttr } from '../ir/attribute';
-import { Graph, Node, Value } from '../ir/graph';
-import { constantTensor } from '../rules/params';
-import { constantNumbers } from './constants';
+import { intAttr, intsAttr, stringAttr } from './attribute';
+import { Graph, Node, Value } from './graph';
+import { constantNumbers, constantTensor } from './constants';
 
 export type Dims = readonly number[];
 

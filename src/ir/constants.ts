@@ -1,10 +1,27 @@
-// Values of the small constant tensors that decide shapes (Reshape targets, Resize scales, Pad amounts,
-// axes): initializers, Constant nodes, Identity of them, and Concat/Cast/Unsqueeze of such constants, as
-// exporters write them. Larger tensors are never read here.
-import { Value } from '../ir/graph';
-import { constantTensor } from '../rules/params';
+// Constants in a graph: the tensor behind a value (an initializer or Constant node, possibly behind
+// Identity nodes), and the values of the small tensors that decide shapes (Reshape targets, Resize
+// scales, Pad amounts, axes), including Concat/Cast/Unsqueeze of such constants, as exporters write
+// them. Larger tensors are never read by constantNumbers.
+import { Value } from './graph';
 import { Tensor, tensorBytes, toFloat32 } from '../tensor';
 import { numel } from '../dtype';
+
+/** The constant behind a value: an initializer or Constant node, possibly behind Identity nodes. */
+export function constantTensor(v: Value): Tensor | undefined {
+  for (let hops = 0; hops < 16; hops++) {
+    if (v.initializer) return v.initializer.tensor;
+    const p = v.producer;
+    if (!p || p.domain !== '') return undefined;
+    if (p.opType === 'Constant' && p.inputs.length === 0) {
+      const a = p.attributes.get('value')?.value;
+      return a?.type === 'tensor' ? a.value : undefined;
+    }
+    // Exporters de-duplicate equal initializers and feed the copies through Identity nodes.
+    if (p.opType !== 'Identity' || !p.inputs[0]) return undefined;
+    v = p.inputs[0];
+  }
+  return undefined;
+}
 
 /** Shape-deciding constants hold a handful of numbers; anything larger is not one. */
 const MAX_ELEMENTS = 64;
