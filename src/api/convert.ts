@@ -193,7 +193,8 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
   try {
     const merge = await phase(emit, 'merge', () => {
       assertHasWeights(model.graph, input);
-      const report = reparameterize(model.graph, { defaultEpsilon: options.bnEps });
+      const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
+      const report = reparameterize(model.graph, { defaultEpsilon: options.bnEps, opset });
       assertFiniteInitializers(model.graph);
       return report;
     });
@@ -230,7 +231,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
       }
     } catch (e) {
       staged.abort();
-      throw e;
+      throw ourModelRefused(e, staged.tmp, output);
     }
     return { staged, reparam: merge.value, fp16, verify: report, verifyFp32, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
   } finally {
@@ -241,13 +242,24 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
 /** Writes the model as it stands to a scratch folder and verifies it there. */
 async function verifyInScratch(input: string, model: OnnxModel, options: VerifyOptions, emit: EventSink): Promise<VerifyReport> {
   const scratch = scratchFolder();
+  const file = path.join(scratch.dir, 'deploy-fp32.onnx');
   try {
-    const file = path.join(scratch.dir, 'deploy-fp32.onnx');
     writeOnnx(file, model, { direct: false, onProgress: bytesProgress(emit, 'verify', 'float32 graph') });
     return await verifyModels(input, file, { ...options, onProgress: verifyProgress(emit) });
+  } catch (e) {
+    throw ourModelRefused(e, file, 'the float32 deploy graph');
   } finally {
     scratch.remove();
   }
+}
+
+/**
+ * onnxruntime refusing the model this conversion wrote (the input loaded: the check loads it first) is
+ * a bug in the rules, not the input's fault: an internal error, not a user error naming a scratch file.
+ */
+function ourModelRefused(e: unknown, file: string, output: string): unknown {
+  if (!(e instanceof UserError) || e.code === 'MISSING_RUNTIME' || !e.message.includes(file)) return e;
+  return new Error(`onnxruntime refuses the deploy model this conversion made (${output}): ${e.message.split(file).join(output)}`, { cause: e });
 }
 
 /** Verification of a conversion failed; carries the full result so callers can report it. */

@@ -54,12 +54,12 @@ export class ConstantFolder {
     return f && f.isFloat ? tensorFromArray(f.dims, Float32Array.from(f.data)) : undefined;
   }
 
-  /** The nodes that compute `v` from constants and shapes (Shape nodes included; the values they read are not). */
+  /** The nodes that compute `v` from constants and shapes (a Shape node of a tensor computed from x is included, that tensor is not). */
   cone(v: Value | null | undefined, into: Set<Node> = new Set()): Set<Node> {
     const p = v?.producer;
     if (!p || into.has(p)) return into;
     into.add(p);
-    if (p.opType !== 'Shape') for (const i of p.inputs) this.cone(i, into);
+    if (p.opType !== 'Shape' || this.fold(p.inputs[0])) for (const i of p.inputs) this.cone(i, into);
     return into;
   }
 
@@ -85,7 +85,7 @@ export class ConstantFolder {
         return { dims: a.dims, data: float ? a.data : a.data.map(Math.trunc), isFloat: float };
       }
       case 'Shape': {
-        const dims = n.inputs[0] ? this.shapeOf(n.inputs[0]) : undefined;
+        const dims = n.inputs[0] ? this.shapeOf(n.inputs[0]) ?? this.fold(n.inputs[0])?.dims : undefined;
         if (!dims) return undefined;
         const r = dims.length;
         const norm = (x: number) => Math.min(Math.max(x < 0 ? x + r : x, 0), r);

@@ -6,6 +6,7 @@
 import { intAttr, intsAttr, stringAttr } from './attribute';
 import { Graph, Node, Value } from './graph';
 import { constantNumbers, constantTensor } from './constants';
+import { ConstantFolder } from './evaluate';
 
 export type Dims = readonly number[];
 
@@ -13,7 +14,7 @@ const SAME_SHAPE = new Set([
   'Relu', 'Sigmoid', 'Tanh', 'LeakyRelu', 'HardSigmoid', 'HardSwish', 'Clip', 'Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'Identity',
   'Dropout', 'BatchNormalization', 'InstanceNormalization', 'LayerNormalization', 'Cast', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt', 'Reciprocal',
   'Erf', 'Softmax', 'LogSoftmax', 'Hardmax', 'Mish', 'Gelu', 'Floor', 'Ceil', 'Round', 'Sign', 'Not', 'ThresholdedRelu', 'LRN', 'CumSum',
-  'QuantizeLinear', 'DequantizeLinear', 'Sin', 'Cos', 'IsNaN', 'IsInf',
+  'QuantizeLinear', 'DequantizeLinear', 'Sin', 'Cos', 'IsNaN', 'IsInf', 'ScatterND', 'ScatterElements',
 ]);
 
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'And', 'Or', 'Xor', 'Where', 'PRelu', 'Mod', 'BitShift']);
@@ -42,6 +43,15 @@ const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'Re
  */
 export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>, opset: number): Map<Value, Dims> {
   const shapes = new Map<Value, Dims>();
+  // Shape-deciding inputs computed inside the graph (pads of an exported F.pad, Shape → Gather → …) are
+  // folded from the shapes worked out so far: nodes are visited in order, so those are all known.
+  const folder = new ConstantFolder((v) => shapes.get(v));
+  const nums: Numbers = (v) => {
+    const c = constantNumbers(v);
+    if (c || !v) return c;
+    const f = folder.fold(v);
+    return f && f.data.length <= 64 ? Array.from(f.data) : undefined;
+  };
   for (const v of graph.values) if (v.initializer) shapes.set(v, v.initializer.tensor.shape);
   for (const v of graph.inputs) {
     const dims = inputs.get(v.name);
@@ -50,7 +60,7 @@ export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>,
   const shapeOf = (v: Value | null | undefined): Dims | undefined => (v ? shapes.get(v) : undefined);
   for (const n of graph.nodes) {
     let out: (Dims | undefined)[] = [];
-    if ((n.domain === '' || n.domain === 'ai.onnx') && attributesWellTyped(n)) out = inferNode(n, shapeOf, opset);
+    if ((n.domain === '' || n.domain === 'ai.onnx') && attributesWellTyped(n)) out = inferNode(n, shapeOf, opset, nums);
     n.outputs.forEach((o, i) => {
       const d = out[i] ?? recorded(o);
       if (d && d.every((x) => Number.isSafeInteger(x) && x >= 0)) shapes.set(o, d);
@@ -67,8 +77,9 @@ function recorded(v: Value): Dims | undefined {
 }
 
 type ShapeOf = (v: Value | null | undefined) => Dims | undefined;
+type Numbers = (v: Value | null | undefined) => number[] | undefined;
 
-function inferNode(n: Node, shapeOf: ShapeOf, opset: number): (Dims | undefined)[] {
+function inferNode(n: Node, shapeOf: ShapeOf, opset: number, nums: Numbers): (Dims | undefined)[] {
   const x = shapeOf(n.inputs[0]);
   const op = n.opType;
   if (op === 'Constant') {
@@ -114,12 +125,12 @@ function inferNode(n: Node, shapeOf: ShapeOf, opset: number): (Dims | undefined)
       return [all[0]!.map((d, i) => (i === axis ? all.reduce((s, a) => s + a![i], 0) : d))];
     }
     case 'Reshape':
-      return [x ? reshape(x, constantNumbers(n.inputs[1]), intAttr(n.attributes, 'allowzero', 0) === 1) : undefined];
+      return [x ? reshape(x, nums(n.inputs[1]), intAttr(n.attributes, 'allowzero', 0) === 1) : undefined];
     case 'Resize':
     case 'Upsample':
-      return [x ? resize(n, x, opset) : undefined];
+      return [x ? resize(n, x, opset, nums) : undefined];
     case 'Pad': {
-      const pads = opset < 11 ? intsAttr(n.attributes, 'pads') : constantNumbers(n.inputs[1]);
+      const pads = opset < 11 ? intsAttr(n.attributes, 'pads') : nums(n.inputs[1]);
       if (!x || !pads || pads.length !== 2 * x.length || n.inputs[3]) return [];
       return [x.map((d, i) => d + pads[i] + pads[i + x.length])];
     }
@@ -130,13 +141,13 @@ function inferNode(n: Node, shapeOf: ShapeOf, opset: number): (Dims | undefined)
     }
     case 'Squeeze': {
       if (!x) return [];
-      const axes = axesOf(n, opset, 13);
+      const axes = axesOf(n, opset, 13, nums);
       if (axes === null) return [];
       const drop = new Set((axes ?? x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => normAxis(a, x.length)));
       return [x.filter((_, i) => !drop.has(i))];
     }
     case 'Unsqueeze': {
-      const axes = axesOf(n, opset, 13);
+      const axes = axesOf(n, opset, 13, nums);
       if (!x || !axes) return [];
       const rank = x.length + axes.length;
       const at = new Set(axes.map((a) => normAxis(a, rank)));
@@ -148,13 +159,13 @@ function inferNode(n: Node, shapeOf: ShapeOf, opset: number): (Dims | undefined)
     case 'Shape':
       return [x ? [x.length] : undefined];
     case 'Split':
-      return x ? split(n, x, opset) : [];
+      return x ? split(n, x, opset, nums) : [];
     case 'Slice':
-      return [x ? slice(n, x, opset) : undefined];
+      return [x ? slice(n, x, opset, nums) : undefined];
   }
   if (REDUCE.has(op)) {
     if (!x) return [];
-    const axes = axesOf(n, opset, op === 'ReduceSum' ? 13 : 18);
+    const axes = axesOf(n, opset, op === 'ReduceSum' ? 13 : 18, nums);
     if (axes === null) return [];
     const keep = intAttr(n.attributes, 'keepdims', 1) === 1;
     if (!axes && intAttr(n.attributes, 'noop_with_empty_axes', 0) === 1) return [x];
@@ -168,10 +179,10 @@ const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 const normAxis = (a: number, rank: number): number => (a < 0 ? a + rank : a);
 
 /** Axes from the attribute (before `inputFrom`) or the second input; undefined = none given; null = not a constant. */
-function axesOf(n: Node, opset: number, inputFrom: number): readonly number[] | undefined | null {
+function axesOf(n: Node, opset: number, inputFrom: number, nums: Numbers): readonly number[] | undefined | null {
   if (opset < inputFrom) return intsAttr(n.attributes, 'axes');
   if (!n.inputs[1]) return undefined;
-  return constantNumbers(n.inputs[1]) ?? null;
+  return nums(n.inputs[1]) ?? null;
 }
 
 /** Numpy-style broadcast; undefined when a shape is unknown or the shapes do not broadcast. */
@@ -260,28 +271,28 @@ function reshape(x: Dims, target: readonly number[] | undefined, allowZero: bool
   return prod(out) === prod(x) ? out : undefined;
 }
 
-function resize(n: Node, x: Dims, opset: number): Dims | undefined {
+function resize(n: Node, x: Dims, opset: number, nums: Numbers): Dims | undefined {
   if (n.attributes.has('axes')) return undefined;
   let scales: readonly number[] | undefined;
   let sizes: readonly number[] | undefined;
   if (n.opType === 'Upsample' || opset < 11) {
-    scales = n.inputs[1] ? constantNumbers(n.inputs[1]) : undefined;
+    scales = n.inputs[1] ? nums(n.inputs[1]) : undefined;
     // Upsample before opset 9 carries its scales as an attribute.
     const attr = n.attributes.get('scales')?.value;
     if (!scales && attr?.type === 'floats') scales = attr.value;
   } else {
-    sizes = n.inputs[3] ? constantNumbers(n.inputs[3]) : undefined;
-    scales = n.inputs[2] ? constantNumbers(n.inputs[2]) : undefined;
+    sizes = n.inputs[3] ? nums(n.inputs[3]) : undefined;
+    scales = n.inputs[2] ? nums(n.inputs[2]) : undefined;
   }
   if (sizes && sizes.length === x.length) return sizes;
   if (scales && scales.length === x.length) return x.map((d, i) => Math.floor(d * scales![i]));
   return undefined;
 }
 
-function split(n: Node, x: Dims, opset: number): (Dims | undefined)[] {
+function split(n: Node, x: Dims, opset: number, nums: Numbers): (Dims | undefined)[] {
   const axis = normAxis(intAttr(n.attributes, 'axis', 0), x.length);
   const count = n.outputs.length;
-  let parts: readonly number[] | undefined = opset < 13 ? intsAttr(n.attributes, 'split') : n.inputs[1] ? constantNumbers(n.inputs[1]) : undefined;
+  let parts: readonly number[] | undefined = opset < 13 ? intsAttr(n.attributes, 'split') : n.inputs[1] ? nums(n.inputs[1]) : undefined;
   if (!parts) {
     const size = Math.ceil(x[axis] / count);
     parts = Array.from({ length: count }, (_, i) => Math.max(0, Math.min(size, x[axis] - i * size)));
@@ -290,11 +301,11 @@ function split(n: Node, x: Dims, opset: number): (Dims | undefined)[] {
   return parts.map((p) => x.map((d, i) => (i === axis ? p : d)));
 }
 
-function slice(n: Node, x: Dims, opset: number): Dims | undefined {
+function slice(n: Node, x: Dims, opset: number, nums: Numbers): Dims | undefined {
   // Before opset 10 the bounds are attributes; since, inputs that must be constants here.
   const get = (i: number, attr: string): readonly number[] | undefined | null => {
     if (opset < 10) return intsAttr(n.attributes, attr);
-    return n.inputs[i] ? constantNumbers(n.inputs[i]) ?? null : undefined;
+    return n.inputs[i] ? nums(n.inputs[i]) ?? null : undefined;
   };
   const starts = get(1, 'starts');
   const ends = get(2, 'ends');

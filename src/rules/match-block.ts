@@ -15,7 +15,7 @@
 // computes must be read only inside it, and a conv weight only by its conv. What a branch's border
 // assignment writes must be what the steps before it give for a zero input, or it is not a zero pad of
 // the input (checked on the values).
-import { Node, Value } from '../ir/graph';
+import { Graph, Node, Value } from '../ir/graph';
 import { intAttr, intsAttr, stringAttr } from '../ir/attribute';
 import { Block, Branch, Pads, Step } from '../reparam/block';
 import { Check, accept, refuse } from '../reparam/check';
@@ -64,6 +64,9 @@ export interface SiteReading {
 const isOp = (n: Node | null | undefined, op: string): boolean => !!n && n.opType === op && n.domain === '';
 const isAdd = (n: Node | null | undefined): n is Node => !!n && isOp(n, 'Add') && n.inputs.length === 2;
 
+/** Ops that continue a chain: a shift before one of them belongs to the chain. */
+const CHAIN_OPS = new Set(['Conv', 'Pad', 'Slice', 'AveragePool', 'ScatterND']);
+
 /** Every Add tree, with the per-channel ops that follow its root. */
 export function findSites(ctx: RuleContext): Site[] {
   const graph = ctx.graph;
@@ -87,6 +90,11 @@ export function findSites(ctx: RuleContext): Site[] {
       }
     };
     walk(n);
+    // Arithmetic on constants and shapes (the indices of an in-place assignment) is no block.
+    if (leaves.every((v) => ctx.folder.fold(v))) continue;
+    // `y + c` inside a chain (a shift the next linear step reads) is a step of the region around it.
+    const consts = leaves.filter((v) => perChannelConstant(ctx, v)).length;
+    if (consts === leaves.length - 1 && out.uses.length === 1 && !graph.isGraphOutput(out) && CHAIN_OPS.has(out.uses[0].node.opType) && out.uses[0].node.domain === '') continue;
     const post: Node[] = [];
     let output = out;
     for (;;) {
@@ -228,7 +236,8 @@ export function readSite(ctx: RuleContext, site: Site): SiteReading {
     }
   }
   for (const z of biasBeforePads(block, g.plan)) {
-    const bad = z.bias.findIndex((b) => b !== 0);
+    // The values come from float32 exports: what is zero there may be a rounding away from it here.
+    const bad = z.bias.findIndex((b) => !(Math.abs(b) <= 1e-5));
     if (bad >= 0) return reading(refuse(`${branches[z.branch].label ?? 'a branch'} zero-pads after steps that give ${z.bias[bad]} (channel ${bad}) for a zero input, so the padding is not the input's`));
   }
   return reading(accept({ site, block, geometry: g.plan, x, nodes, prefix, convWeights }));
@@ -276,11 +285,10 @@ function walkBack(ctx: RuleContext, leaf: Value): Walk {
   for (let cur = leaf; ; ) {
     const p = cur.producer;
     if (!p || p.domain !== '') break;
-    // A value inside the chain is read by the next step only (and by Shape nodes, which read its shape).
+    // A value inside the chain is read by the next step only (and by nodes that read only its shape).
     if (from) {
       const others = cur.uses.filter((u) => u.node !== from);
-      if (graph.isGraphOutput(cur) || others.some((u) => u.node.opType !== 'Shape')) break;
-      others.forEach((u) => w.side.add(u.node));
+      if (graph.isGraphOutput(cur) || !others.every((u) => readsShapeOnly(graph, u.node, w.side))) break;
     }
     const next = stepOf(ctx, p, spatialAhead);
     if (!next) break;
@@ -390,6 +398,24 @@ function stepOf(ctx: RuleContext, n: Node, spatialAhead: boolean): StepRead | un
   }
 }
 
+/**
+ * Whether `n` reads only the shape of what it is given: a Shape node, or nodes (a Slice, say) whose
+ * results reach nothing but Shape nodes, as exporters compute the shape of an assignment's target.
+ * Adds them to `into`.
+ */
+function readsShapeOnly(graph: Graph, n: Node, into: Set<Node>, depth = 0): boolean {
+  if (n.domain !== '') return false;
+  if (n.opType === 'Shape') {
+    into.add(n);
+    return true;
+  }
+  if (depth > 3 || !['Slice', 'Identity', 'Reshape', 'Unsqueeze', 'Squeeze', 'Cast'].includes(n.opType)) return false;
+  const seen = new Set<Node>();
+  const ok = n.outputs.every((o) => !graph.isGraphOutput(o) && o.uses.every((u) => readsShapeOnly(graph, u.node, seen, depth + 1)));
+  if (ok) [n, ...seen].forEach((x) => into.add(x));
+  return ok;
+}
+
 /** Pads of the two spatial axes of a 4-D [N, C, H, W] value, from ONNX's [begins…, ends…]. */
 function spatialPads(p: readonly number[]): Pads | undefined {
   if (p.length !== 8 || p[0] || p[1] || p[4] || p[5]) return undefined;
@@ -476,8 +502,7 @@ function borderFill(ctx: RuleContext, last: Node): StepRead | undefined {
     if (!data) return undefined;
     const next: Node | null = data.producer;
     const others = data.uses.filter((u) => u.node !== cur);
-    if (others.some((u) => u.node.opType !== 'Shape')) return undefined;
-    others.forEach((u) => side.add(u.node));
+    if (!others.every((u) => readsShapeOnly(ctx.graph, u.node, side))) return undefined;
     cur = next ?? undefined;
   }
   if (!cur || !isOp(cur, 'Pad')) return undefined;
