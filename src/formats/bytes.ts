@@ -47,16 +47,20 @@ export class FileSource implements ByteSource {
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
     if (length > WINDOW / 4) return view(this.readFresh(offset, length), 0, length);
+    // Tensor-sized reads are copied: a caller keeping a 3 KB BN vector would otherwise pin a 1 MiB
+    // window (a B3 model pinned 50 MB that way). Protobuf tags, varints and names stay views.
+    const v = this.windowed(offset, length);
+    return length > KEEP_AS_VIEW ? v.slice() : v;
+  }
+
+  /** A view of the window holding [offset, offset + length), moving the window there if needed. */
+  private windowed(offset: number, length: number): Uint8Array {
     if (!(offset >= this.windowStart && offset + length <= this.windowStart + this.window.length)) {
       // Windows start on an 8-byte boundary of the file, so aligned data gives aligned views.
       this.windowStart = offset - (offset % 8);
       this.window = this.readFresh(this.windowStart, Math.min(WINDOW, this.length - this.windowStart));
     }
-    const at = offset - this.windowStart;
-    // Tensor-sized reads are copied: a caller keeping a 3 KB BN vector would otherwise pin a 1 MiB
-    // window (a B3 model pinned 50 MB that way). Protobuf tags, varints and names stay views.
-    const v = view(this.window, at, length);
-    return length > KEEP_AS_VIEW ? v.slice() : v;
+    return view(this.window, offset - this.windowStart, length);
   }
 
   readCopy(offset: number, length: number): Uint8Array {
@@ -67,7 +71,9 @@ export class FileSource implements ByteSource {
 
   readInto(offset: number, target: Uint8Array): void {
     checkRange(this, offset, target.length);
-    this.readFresh(offset, target.length, target);
+    // Small pieces (the nodes a writer copies one by one) come from the window: one read per window, not per piece.
+    if (target.length <= WINDOW / 4) target.set(this.windowed(offset, target.length));
+    else this.readFresh(offset, target.length, target);
   }
 
   private readFresh<B extends Uint8Array = Buffer>(offset: number, length: number, out: B = Buffer.allocUnsafe(length) as unknown as B): B {

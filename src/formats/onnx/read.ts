@@ -1,9 +1,10 @@
 // ONNX model → Graph IR. Only what the rules need is decoded; every other field is kept as a range of
 // the file and written back as it was, so fields newer than this reader survive a round trip.
 import * as path from 'path';
-import { DecodeError, FormatError } from '../../errors';
+import { DecodeError, FormatError, UserError } from '../../errors';
 import { Attribute, AttributeValue } from '../../ir/attribute';
 import { Graph, Node, Value, ValueType } from '../../ir/graph';
+import { dataflowOrder } from '../../ir/passes/toposort';
 import { ByteSource, FileSource } from '../bytes';
 import { printable } from '../printable';
 import { Field, ProtoReader, Wire, fixed32ToFloat, last, toInt64 } from '../protobuf/reader';
@@ -21,7 +22,10 @@ export interface OnnxModel {
   readonly source: ByteSource;
   /** Model-level fields in file order; the graph field is re-encoded from `graph`. Model passes may edit it. */
   readonly modelFields: RawField[];
-  /** Graph-level fields in file order; node, initializer, input, output and value_info come from `graph`. */
+  /**
+   * Graph-level fields in file order; node, initializer, input, output and value_info come from `graph`
+   * and appear once each, where the first of their kind stood.
+   */
   readonly graphFields: readonly RawField[];
   /** value_info entries by value name, kept while the value exists. */
   readonly valueInfo: Map<string, Part>;
@@ -99,14 +103,53 @@ export function readOnnxFrom(source: ByteSource, baseDir: string): OnnxModel {
   };
 }
 
+/**
+ * The largest graphs read. A node read takes some 700 bytes with its value and links, however few
+ * bytes it takes in the file (a 34-byte Relu), so a graph at these limits takes about 400 MB; the
+ * models this tool converts have thousands of nodes. Past them a file is refused before its nodes are
+ * decoded.
+ */
+export const MAX_NODES = 1 << 19;
+export const MAX_VALUES = 1 << 20;
+
+const tooLarge = (file: string, what: string) =>
+  new UserError(`${file}: the graph has ${what}, more than this tool reads (${MAX_NODES} nodes, ${MAX_VALUES} values)`, { code: 'UNSUPPORTED' });
+
+const FROM_GRAPH: ReadonlySet<number> = new Set([GraphField.node, GraphField.initializer, GraphField.input, GraphField.output, GraphField.valueInfo]);
+
+/** A NodeProto as read: its body, and its fields only when a changed node is encoded again. */
+class RawNode {
+  constructor(
+    private readonly r: ProtoReader,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+  get body(): Part {
+    return { kind: 'range', range: { source: this.r.source, offset: this.start, length: this.end - this.start } };
+  }
+  get fields(): { no: number; part: Part }[] {
+    return this.r.fields(this.start, this.end).map((x) => ({ no: x.no, part: rangeOf(this.r.source, x) }));
+  }
+}
+
 function decodeGraph(r: ProtoReader, g: Field, external: ExternalFiles) {
   const s = r.source;
   const fields = r.fields(g.valueStart, g.end);
   const graph = new Graph();
   const valueInfo = new Map<string, Part>();
   const ioInfo = new Map<string, Part>();
+  // The fields the writer makes from the graph (nodes, initializers, inputs, outputs, value_info) are
+  // kept once, where the first of their kind stood: a graph of a million nodes keeps one marker, not a
+  // million ranges.
   const raw: RawField[] = [];
-  for (const f of fields) raw.push({ no: f.no, part: rangeOf(s, f) });
+  const placed = new Set<number>();
+  for (const f of fields) {
+    if (FROM_GRAPH.has(f.no)) {
+      if (placed.has(f.no)) continue;
+      placed.add(f.no);
+    }
+    raw.push({ no: f.no, part: rangeOf(s, f) });
+  }
 
   for (const f of fields) {
     if (f.no !== GraphField.initializer) continue;
@@ -131,9 +174,14 @@ function decodeGraph(r: ProtoReader, g: Field, external: ExternalFiles) {
       }
     }
   }
-  const captured = new Map<Node, readonly Value[]>();
-  for (const f of fields) if (f.no === GraphField.node) readNode(r, f, graph, captured);
-  inDataflowOrder(graph, captured, g.start);
+  const interned = new Interned();
+  const nodes = fields.filter((f) => f.no === GraphField.node);
+  if (nodes.length > MAX_NODES) throw tooLarge(s.name, `${nodes.length} nodes`);
+  for (const f of nodes) {
+    readNode(r, f, graph, interned);
+    if (graph.valueCount > MAX_VALUES) throw tooLarge(s.name, `more than ${MAX_VALUES} values`);
+  }
+  inDataflowOrder(graph, g.start);
   for (const f of fields) {
     if (f.no !== GraphField.output) continue;
     const { name, type } = readValueInfo(r, f);
@@ -178,73 +226,69 @@ function readValueInfo(r: ProtoReader, f: Field): { name: string; type?: ValueTy
  * ONNX lists nodes in dataflow order, and the rules rely on it. A graph listed out of order is sorted
  * (stably: nodes already in order keep their places); a graph with a cycle is not a model.
  */
-function inDataflowOrder(graph: Graph, captured: ReadonlyMap<Node, readonly Value[]>, at: number): void {
-  const nodes = graph.nodes;
-  const reads = (n: Node) => [...n.inputs, ...(captured.get(n) ?? [])].filter((v): v is Value => !!v);
-  const placed = new Set<Node>();
-  let ordered = true;
-  for (const n of nodes) {
-    if (reads(n).some((v) => v.producer && !placed.has(v.producer))) ordered = false;
-    placed.add(n);
-  }
-  if (ordered) return;
-  // Kahn's algorithm, always taking the earliest ready node.
-  const position = new Map(nodes.map((n, i) => [n, i]));
-  const waiting = new Map<Node, number>();
-  const readers = new Map<Node, Node[]>();
-  for (const n of nodes) {
-    const deps = new Set(reads(n).flatMap((v) => (v.producer ? [v.producer] : [])));
-    waiting.set(n, deps.size);
-    for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), n]);
-  }
-  const ready = nodes.filter((n) => waiting.get(n) === 0);
-  const order: Node[] = [];
-  while (ready.length) {
-    let best = 0;
-    for (let i = 1; i < ready.length; i++) if (position.get(ready[i])! < position.get(ready[best])!) best = i;
-    const n = ready.splice(best, 1)[0];
-    order.push(n);
-    for (const m of readers.get(n) ?? []) {
-      const left = waiting.get(m)! - 1;
-      waiting.set(m, left);
-      if (left === 0) ready.push(m);
-    }
-  }
-  if (order.length !== nodes.length) {
-    const done = new Set(order);
-    const stuck = nodes.filter((n) => !done.has(n)).slice(0, 3).map((n) => printable(n.label, 80));
-    throw new DecodeError(`the graph has a cycle through ${stuck.join(', ')}`, at);
-  }
-  graph.setOrder(order);
+function inDataflowOrder(graph: Graph, at: number): void {
+  const { order, stuck } = dataflowOrder(graph);
+  if (stuck.length) throw new DecodeError(`the graph has a cycle through ${stuck.slice(0, 3).map((n) => printable(n.label, 80)).join(', ')}`, at);
+  if (order !== graph.nodes) graph.setOrder(order);
 }
 
-function readNode(r: ProtoReader, f: Field, graph: Graph, captured: Map<Node, readonly Value[]>): void {
-  const s = r.source;
-  const fs = r.fields(f.valueStart, f.end);
-  const strings = (no: number) => fs.filter((x) => x.no === no).map((x) => r.string(x));
-  const one = (no: number) => {
-    const x = last(fs, no);
-    return x ? r.string(x) : '';
-  };
-  const attributes: Attribute[] = [];
-  const captureNames = new Set<string>();
-  for (const a of fs) {
-    if (a.no !== NodeField.attribute) continue;
-    const attr = readAttribute(r, a);
-    attributes.push(attr);
-    if (attr.value.type === 'opaque') attr.value.captures.forEach((c) => captureNames.add(c));
+/** Op types and domains repeat across a graph: one string each, not one per node. */
+class Interned {
+  private readonly known = new Map<string, string>();
+  get(s: string): string {
+    const k = this.known.get(s);
+    if (k !== undefined) return k;
+    if (this.known.size < 4096) this.known.set(s, s);
+    return s;
   }
-  const node = new Node(one(NodeField.opType), one(NodeField.domain), one(NodeField.name), attributes);
-  node.raw = { body: { kind: 'range', range: { source: s, offset: f.valueStart, length: f.end - f.valueStart } }, fields: fs.map((x) => ({ no: x.no, part: rangeOf(s, x) })) };
-  const inputs = strings(NodeField.input).map((n) => (n === '' ? null : graph.ensureValue(n)));
-  const outputs = strings(NodeField.output).map((n) => (n === '' ? graph.absentValue() : graph.ensureValue(n)));
+}
+
+function readNode(r: ProtoReader, f: Field, graph: Graph, interned: Interned): void {
+  // One pass over the fields, the last of each single field winning, as protobuf has it.
+  let opType = '';
+  let domain = '';
+  let name = '';
+  const inputs: (Value | null)[] = [];
+  const outputs: Value[] = [];
+  const attributes: Attribute[] = [];
+  let captureNames: Set<string> | undefined;
+  for (const x of r.fields(f.valueStart, f.end)) {
+    switch (x.no) {
+      case NodeField.input: {
+        const n = r.string(x);
+        inputs.push(n === '' ? null : graph.ensureValue(n));
+        break;
+      }
+      case NodeField.output: {
+        const n = r.string(x);
+        outputs.push(n === '' ? graph.absentValue() : graph.ensureValue(n));
+        break;
+      }
+      case NodeField.opType:
+        opType = interned.get(r.string(x));
+        break;
+      case NodeField.domain:
+        domain = interned.get(r.string(x));
+        break;
+      case NodeField.name:
+        name = r.string(x);
+        break;
+      case NodeField.attribute: {
+        const attr = readAttribute(r, x);
+        attributes.push(attr);
+        if (attr.value.type === 'opaque') for (const c of attr.value.captures) (captureNames ??= new Set()).add(c);
+        break;
+      }
+    }
+  }
+  const node = new Node(opType, domain, name, attributes);
+  node.raw = new RawNode(r, f.valueStart, f.end);
   if (node.domain === '' || node.domain === 'ai.onnx') checkArity(node, inputs.length, outputs.length, f.start);
   for (const o of outputs) {
-    if (o.producer || o.initializer || graph.inputs.includes(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);
+    if (o.producer || o.initializer || graph.isGraphInput(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);
   }
-  const captures = [...captureNames].map((n) => graph.value(n)).filter((v): v is Value => !!v);
+  const captures = captureNames ? [...captureNames].map((n) => graph.value(n)).filter((v): v is Value => !!v) : [];
   graph.appendNode(node, inputs, outputs, captures);
-  if (captures.length) captured.set(node, captures);
 }
 
 /** Input and output counts ONNX allows for the operators the rules rewrite (any opset), as [min, max]. */
@@ -258,13 +302,13 @@ const ARITY: Readonly<Record<string, { inputs: readonly [number, number]; output
 
 /** Every standard operator produces at least one output; those the rules rewrite are held to their exact counts. */
 function checkArity(node: Node, inputs: number, outputs: number, at: number): void {
-  const label = printable(node.label, 80);
-  if (!outputs) throw new DecodeError(`node ${label} has no outputs`, at);
+  const label = () => printable(node.label, 80);
+  if (!outputs) throw new DecodeError(`node ${label()} has no outputs`, at);
   const a = ARITY[node.opType];
   if (!a) return;
   const range = ([lo, hi]: readonly [number, number]) => (lo === hi ? `${lo}` : `${lo} to ${hi}`);
-  if (inputs < a.inputs[0] || inputs > a.inputs[1]) throw new DecodeError(`node ${label} has ${inputs} inputs; ONNX's ${node.opType} takes ${range(a.inputs)}`, at);
-  if (outputs > a.outputs[1]) throw new DecodeError(`node ${label} has ${outputs} outputs; ONNX's ${node.opType} has ${range(a.outputs)}`, at);
+  if (inputs < a.inputs[0] || inputs > a.inputs[1]) throw new DecodeError(`node ${label()} has ${inputs} inputs; ONNX's ${node.opType} takes ${range(a.inputs)}`, at);
+  if (outputs > a.outputs[1]) throw new DecodeError(`node ${label()} has ${outputs} outputs; ONNX's ${node.opType} has ${range(a.outputs)}`, at);
 }
 
 function readAttribute(r: ProtoReader, f: Field): Attribute {

@@ -6,7 +6,8 @@ import { Initializer, Node, Value } from '../../ir/graph';
 import { UserError } from '../../errors';
 import { StageOptions, StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
-import { Message, Part, leaves, partSize } from '../protobuf/writer';
+import { Wire } from '../protobuf/reader';
+import { Message, Part, leaves, partSize, tag, varint } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
 import { samePath } from '../detect';
 import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
@@ -38,7 +39,7 @@ export function encodeGraph(model: OnnxModel, options: EncodeOptions = {}): Mess
     if (!done.has(no)) emit();
     done.add(no);
   };
-  const emitNodes = () => g.nodes.forEach((n) => m.bytesField(GraphField.node, encodeNode(n)));
+  const emitNodes = () => m.add(nodeFields(g.nodes));
   const emitInits = () =>
     g.initializers().forEach((v) => {
       const init = v.initializer!;
@@ -80,6 +81,31 @@ export function encodeGraph(model: OnnxModel, options: EncodeOptions = {}): Mess
   once(GraphField.initializer, emitInits);
   return m;
 }
+
+/**
+ * Every node as a NodeProto field, made while it is written, so that a graph of a million nodes is never
+ * held as a million encoded parts: their sizes are summed first, then each node is encoded again as its
+ * turn comes (a node read from the file is its range; encoding is deterministic).
+ */
+function nodeFields(nodes: readonly Node[]): Part {
+  const order = [...nodes];
+  let length = 0;
+  for (const n of order) {
+    const size = partSize(encodeNode(n));
+    length += NODE_TAG.length + varint(size).length + size;
+  }
+  function* parts(): Iterable<Part> {
+    for (const n of order) {
+      const body = encodeNode(n);
+      yield NODE_TAG;
+      yield varint(partSize(body));
+      yield body;
+    }
+  }
+  return { kind: 'each', length, parts };
+}
+
+const NODE_TAG = tag(GraphField.node, Wire.Bytes);
 
 export function encodeNode(n: Node): Part {
   if (n.raw && !n.dirty) return n.raw.body;

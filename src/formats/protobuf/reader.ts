@@ -25,9 +25,48 @@ export interface Field {
 }
 
 const MAX_DEPTH = 64;
+/** Bytes the reader reads at once: a walk over a message costs one read per window, not one per field. */
+const WINDOW = 16 << 10;
+/** Small values as bigints, made once (most tags, lengths and enum values). */
+const SMALL = Array.from({ length: 1024 }, (_, i) => BigInt(i));
+const big = (n: number): bigint => (n < 1024 ? SMALL[n] : BigInt(n));
 
 export class ProtoReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private bufStart = 0;
+  /** Where the last varint read ended. */
+  private next = 0;
+
   constructor(readonly source: ByteSource) {}
+
+  /** The byte at p, which the caller has checked is inside the source. */
+  private byte(p: number): number {
+    const i = p - this.bufStart;
+    if (i >= 0 && i < this.buf.length) return this.buf[i];
+    const b = this.source.read(p, Math.min(WINDOW, this.source.length - p));
+    this.buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    this.bufStart = p;
+    return this.buf[0];
+  }
+
+  /**
+   * A varint at p, before `end`, as a number when it is below 2^49 (7 bytes), else -1 (read it with
+   * `varint`); sets `next` past it.
+   */
+  private smallVarint(p: number, end: number): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 7 && p + i < end; i++) {
+      const b = this.byte(p + i);
+      v += (b & 0x7f) * scale;
+      if (!(b & 0x80)) {
+        this.next = p + i + 1;
+        return v;
+      }
+      scale *= 128;
+    }
+    return -1;
+  }
 
   /** All fields of the message stored in [start, end). Throws DecodeError where the bytes do not parse. */
   fields(start: number, end: number): Field[] {
@@ -35,14 +74,24 @@ export class ProtoReader {
     let p = start;
     while (p < end) {
       const tagStart = p;
-      const [tag, afterTag] = this.varint(p, end);
-      p = afterTag;
-      const no = Number(tag >> 3n);
-      const wire = Number(tag & 7n) as Wire;
+      let no: number;
+      let wire: Wire;
+      const t = this.smallVarint(p, end);
+      if (t >= 0) {
+        no = Math.floor(t / 8);
+        wire = (t % 8) as Wire;
+        p = this.next;
+      } else {
+        const [tag, afterTag] = this.varint(p, end);
+        no = Number(tag >> 3n);
+        wire = Number(tag & 7n) as Wire;
+        p = afterTag;
+      }
       if (no === 0) throw new DecodeError('field number 0', tagStart);
       switch (wire) {
         case Wire.Varint: {
-          const [v, q] = this.varint(p, end);
+          const small = this.smallVarint(p, end);
+          const [v, q] = small >= 0 ? [big(small), this.next] : this.varint(p, end);
           out.push({ no, wire, start: tagStart, end: q, valueStart: p, value: v });
           p = q;
           break;
@@ -51,18 +100,18 @@ export class ProtoReader {
         case Wire.Fixed32: {
           const n = wire === Wire.Fixed64 ? 8 : 4;
           if (p + n > end) throw new DecodeError('unexpected end of data', end);
-          const b = this.source.read(p, n);
           let v = 0n;
-          for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+          for (let i = n - 1; i >= 0; i--) v = (v << 8n) | big(this.byte(p + i));
           out.push({ no, wire, start: tagStart, end: p + n, valueStart: p, value: v });
           p += n;
           break;
         }
         case Wire.Bytes: {
-          const [len, q] = this.varint(p, end);
-          if (len > BigInt(end - q)) throw new DecodeError(`length ${len} runs past the end of its message (${end - q} bytes left)`, p);
+          const small = this.smallVarint(p, end);
+          const [len, q] = small >= 0 ? [small, this.next] : this.varint(p, end);
+          if (len > end - q) throw new DecodeError(`length ${len} runs past the end of its message (${end - q} bytes left)`, p);
           const stop = q + Number(len);
-          out.push({ no, wire, start: tagStart, end: stop, valueStart: q, value: len });
+          out.push({ no, wire, start: tagStart, end: stop, valueStart: q, value: big(Number(len)) });
           p = stop;
           break;
         }
@@ -106,26 +155,13 @@ export class ProtoReader {
   varint(p: number, end: number): [bigint, number] {
     const avail = Math.min(10, end - p);
     if (avail <= 0) throw new DecodeError('unexpected end of data', p);
-    const b = this.source.read(p, avail);
-    let lo = 0;
-    let shift = 0;
-    // Fast path: up to 4 bytes fit a 28-bit number.
+    let v = 0n;
+    let s = 0n;
     for (let i = 0; i < avail; i++) {
-      const byte = b[i];
-      if (i < 4) {
-        lo |= (byte & 0x7f) << shift;
-        shift += 7;
-        if (!(byte & 0x80)) return [BigInt(lo >>> 0), p + i + 1];
-      } else {
-        let v = BigInt(lo >>> 0);
-        let s = 28n;
-        for (let j = i; j < avail; j++) {
-          v |= BigInt(b[j] & 0x7f) << s;
-          s += 7n;
-          if (!(b[j] & 0x80)) return [BigInt.asUintN(64, v), p + j + 1];
-        }
-        break;
-      }
+      const b = this.byte(p + i);
+      v |= big(b & 0x7f) << s;
+      s += 7n;
+      if (!(b & 0x80)) return [BigInt.asUintN(64, v), p + i + 1];
     }
     throw new DecodeError(avail < 10 ? 'unexpected end of data' : 'varint longer than 10 bytes', p + avail);
   }
@@ -136,6 +172,14 @@ export class ProtoReader {
 
   string(f: Field): string {
     if (f.wire !== Wire.Bytes) throw new DecodeError(`field ${f.no} should be a string`, f.start);
+    // Names are short ASCII: straight from the window, without a view of the bytes or a UTF-8 decode.
+    const i = f.valueStart - this.bufStart;
+    const n = f.end - f.valueStart;
+    if (n <= 256 && i >= 0 && i + n <= this.buf.length) {
+      let ascii = true;
+      for (let k = i; k < i + n; k++) if (this.buf[k] >= 0x80) ascii = false;
+      if (ascii) return this.buf.toString('latin1', i, i + n);
+    }
     return decodeUtf8(this.bytes(f), f.valueStart);
   }
 
@@ -148,6 +192,12 @@ export class ProtoReader {
       else if (f.wire === Wire.Bytes) {
         let p = f.valueStart;
         while (p < f.end) {
+          const small = this.smallVarint(p, f.end);
+          if (small >= 0) {
+            out.push(small);
+            p = this.next;
+            continue;
+          }
           const [v, q] = this.varint(p, f.end);
           out.push(toInt64(v));
           p = q;

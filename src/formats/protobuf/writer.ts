@@ -15,6 +15,12 @@ export type Part =
       /** The same bytes a slice at a time, written in place into the writer's buffer. */
       readonly stream?: (put: SlicePut) => void;
     }
+  | {
+      /** Parts made one at a time as they are written (a million nodes need not be held at once). */
+      readonly kind: 'each';
+      readonly length: number;
+      readonly parts: () => Iterable<Part>;
+    }
   | Message;
 
 export class Message {
@@ -89,8 +95,10 @@ export function concat(...arrays: Uint8Array[]): Uint8Array {
 }
 
 /** Visits the leaves of a part tree in order. */
-export function* leaves(p: Part): Generator<Exclude<Part, Message>> {
+export function* leaves(p: Part): Generator<Exclude<Part, Message | { kind: 'each' }>> {
   if (p instanceof Message) {
     for (const q of p.parts) yield* leaves(q);
+  } else if (!(p instanceof Uint8Array) && p.kind === 'each') {
+    for (const q of p.parts()) yield* leaves(q);
   } else yield p;
 }

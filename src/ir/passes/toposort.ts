@@ -1,8 +1,92 @@
 // toposort: orders nodes so that every value is produced before it is read. Stable: a graph already in
-// order keeps its order exactly (Kahn's algorithm, always taking the earliest ready node).
+// order keeps its order exactly (Kahn's algorithm, always taking the earliest ready node). Linear in the
+// links plus n log n for the choice of the earliest ready node (a heap), whatever the graph's shape.
 import { Graph, Node } from '../graph';
 import { Pass, PassResult } from './pass';
 import { ACYCLIC, TOPOLOGICALLY_ORDERED } from './properties';
+
+export interface DataflowOrder {
+  /** The nodes in dataflow order (all of them when there is no cycle). */
+  readonly order: readonly Node[];
+  /** Nodes on or behind a cycle, in their original order; empty when there is none. */
+  readonly stuck: readonly Node[];
+}
+
+/** The stable dataflow order of the graph's nodes (inputs and values read inside subgraphs both count). */
+export function dataflowOrder(graph: Graph): DataflowOrder {
+  const nodes = graph.nodes;
+  const n = nodes.length;
+  const at = (node: Node) => graph.position(node);
+  // Fast path: already in order.
+  let ordered = true;
+  for (let i = 0; i < n && ordered; i++) {
+    for (const v of nodes[i].inputs) if (v?.producer && at(v.producer) >= i) ordered = false;
+    for (const v of nodes[i]._captures) if (v.producer && at(v.producer) >= i) ordered = false;
+  }
+  if (ordered) return { order: nodes, stuck: [] };
+  const order = [...nodes];
+  const pending = new Int32Array(n);
+  const readers: number[][] = Array.from({ length: n }, () => []);
+  // Each producer counted once per reader: seen[j] === i marks j as already a dependency of node i.
+  const seen = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const node = order[i];
+    for (const v of [...node.inputs, ...node._captures]) {
+      const j = v?.producer ? at(v.producer) : -1;
+      if (j < 0 || seen[j] === i) continue;
+      seen[j] = i;
+      pending[i]++;
+      readers[j].push(i);
+    }
+  }
+  const ready = new MinHeap(n);
+  for (let i = 0; i < n; i++) if (pending[i] === 0) ready.push(i);
+  const out: Node[] = [];
+  while (ready.size) {
+    const i = ready.pop();
+    out.push(order[i]);
+    for (const r of readers[i]) if (--pending[r] === 0) ready.push(r);
+  }
+  if (out.length === n) return { order: out, stuck: [] };
+  const done = new Set(out);
+  return { order: out, stuck: order.filter((x) => !done.has(x)) };
+}
+
+/** A min-heap of node positions. */
+class MinHeap {
+  private readonly a: Int32Array;
+  size = 0;
+  constructor(capacity: number) {
+    this.a = new Int32Array(Math.max(1, capacity));
+  }
+  push(x: number): void {
+    const a = this.a;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= x) break;
+      a[i] = a[p];
+      i = p;
+    }
+    a[i] = x;
+  }
+  pop(): number {
+    const a = this.a;
+    const top = a[0];
+    const x = a[--this.size];
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= this.size) break;
+      if (c + 1 < this.size && a[c + 1] < a[c]) c++;
+      if (a[c] >= x) break;
+      a[i] = a[c];
+      i = c;
+    }
+    a[i] = x;
+    return top;
+  }
+}
 
 export const toposort: Pass = {
   name: 'toposort',
@@ -10,35 +94,11 @@ export const toposort: Pass = {
   guarantees: [TOPOLOGICALLY_ORDERED],
   run(graph: Graph): PassResult {
     const nodes = graph.nodes;
-    const index = new Map(nodes.map((n, i) => [n, i]));
-    const pending = new Map<Node, number>();
-    const readers = new Map<Node, Node[]>();
-    for (const n of nodes) {
-      const deps = new Set<Node>();
-      for (const v of [...n.inputs, ...n._captures]) if (v?.producer && index.has(v.producer)) deps.add(v.producer);
-      pending.set(n, deps.size);
-      for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), n]);
-    }
-    // Ready nodes kept sorted by original position.
-    const ready = nodes.filter((n) => pending.get(n) === 0);
-    const order: Node[] = [];
-    while (ready.length) {
-      let best = 0;
-      for (let i = 1; i < ready.length; i++) if (index.get(ready[i])! < index.get(ready[best])!) best = i;
-      const n = ready.splice(best, 1)[0];
-      order.push(n);
-      for (const r of readers.get(n) ?? []) {
-        const left = pending.get(r)! - 1;
-        pending.set(r, left);
-        if (left === 0) ready.push(r);
-      }
-    }
-    if (order.length !== nodes.length) {
-      const stuck = nodes.filter((n) => !order.includes(n)).slice(0, 3).map((n) => n.label);
-      throw new Error(`the graph has a cycle through ${stuck.join(', ')}`);
-    }
-    const modified = order.some((n, i) => n !== nodes[i]);
-    if (modified) graph.setOrder(order);
-    return { modified, counts: { moved: order.filter((n, i) => n !== nodes[i]).length } };
+    const { order, stuck } = dataflowOrder(graph);
+    if (stuck.length) throw new Error(`the graph has a cycle through ${stuck.slice(0, 3).map((n) => n.label).join(', ')}`);
+    if (order === nodes) return { modified: false, counts: { moved: 0 } };
+    const moved = order.filter((n, i) => n !== nodes[i]).length;
+    if (moved) graph.setOrder(order);
+    return { modified: moved > 0, counts: { moved } };
   },
 };
