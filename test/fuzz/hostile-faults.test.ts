@@ -4,7 +4,8 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tempDir } from '../helpers/fixtures';
-import { fifo, onnxWithExternal } from './hostile-files';
+import { MAX_NODES } from '../../src/formats/onnx/read';
+import { fifo, onnxWithExternal, reluChain } from './hostile-files';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'repvgg-convert.js');
 
@@ -71,5 +72,17 @@ describe('external data that is not a regular file inside the model folder', () 
     const r = await cli([command, m, ok]);
     oneLine(r);
     expect(r.stderr).toMatch(/w: external data location "w\.bin" resolves, through a symbolic link, to a file outside the model's folder/);
+  });
+});
+
+describe('graphs larger than the reader takes', () => {
+  test('a chain of MAX_NODES + 1 nodes is refused before its nodes are decoded', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 'big-'));
+    const file = path.join(dir, 'chain.onnx');
+    fs.writeFileSync(file, reluChain(MAX_NODES + 1));
+    const r = await cli([file, path.join(dir, 'out.onnx'), '--no-verify']);
+    oneLine(r);
+    expect(r.stderr).toMatch(new RegExp(`chain\\.onnx: the graph has ${MAX_NODES + 1} nodes, more than this tool reads`));
+    expect(fs.readdirSync(dir)).toEqual(['chain.onnx']);
   });
 });
