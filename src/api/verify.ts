@@ -11,7 +11,7 @@ import { ignoredWithInputs } from '../verify/option-kinds';
 export interface VerifyPairOptions extends Omit<VerifyOptions, 'onProgress'> {
   /** Also run: deploy on cpu, and train on the chosen provider (each against train on cpu). */
   readonly compareEps?: boolean;
-  /** Progress (sessions opened, samples run) and warnings, as convert() reports them. */
+  /** Progress (sessions opened, model runs) and warnings, as convert() reports them. */
   readonly onEvent?: EventSink;
 }
 
@@ -47,7 +47,7 @@ export async function verify(reference: string, candidate: string, options: Veri
   }
 }
 
-/** The check's own progress (sessions opened, then samples run) as 'verify' progress events. */
+/** The check's own progress (sessions opened, model runs: two a sample) as 'verify' progress events. */
 export function verifyProgress(emit: EventSink): (e: VerifyProgress) => void {
-  return (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total, unit: e.phase === 'load' ? 'sessions' : 'samples' });
+  return (e) => emit({ type: 'progress', phase: 'verify', done: e.done, total: e.total, unit: e.phase === 'load' ? 'sessions' : 'runs' });
 }

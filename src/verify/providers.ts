@@ -35,6 +35,8 @@ export interface OpenOptions {
   readonly optimization?: InferenceSession.SessionOptions['graphOptimizationLevel'];
   /** What `auto` knows of the machine's GPUs (tests pass their own). */
   readonly gpuFacts?: GpuFacts;
+  /** CPU sessions without a memory arena and without prepacked weights: one copy of the weights, a quick start. */
+  readonly lean?: boolean;
 }
 
 /** Where onnxruntime-node keeps its native libraries, including optional provider libraries. */
@@ -165,6 +167,7 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
     ...SESSION_LOG,
     executionProviders: [ep],
     ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
+    ...(options.lean && ep === 'cpu' ? { enableCpuMemArena: false, extra: { session: { disable_prepacking: '1' } } } : {}),
   };
   const ort = onnxruntime(); // outside the try: a runtime that cannot load is not the model's fault
   try {

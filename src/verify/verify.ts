@@ -1,9 +1,12 @@
 // verifyModels: run a reference model (CPU) and a candidate (any provider) on the same inputs (seeded
 // random, or read from files: feeds.ts) and compare every output; on request, save the inputs and
-// outputs for replaying elsewhere (saved-files.ts). One session per model lives across all samples; each input tensor is
-// built once per sample and fed to both sessions as is, or converted once when the candidate takes
-// float16 where the reference takes float32. An FP16 candidate gets the FP16 default tolerances and a
-// count of what the FP32 tolerances would have failed.
+// outputs for replaying elsewhere (saved-files.ts). The sessions run one after the other, each released before the next opens:
+// the reference runs every sample and keeps only its outputs, then the candidate runs and is compared,
+// so the check holds one model's weights at a time. The inputs are planned from the files themselves
+// (model-facts.ts), before any session opens. Each input tensor is built once per sample and fed to both
+// models as is, or converted once when the candidate takes float16 where the reference takes float32.
+// An FP16 candidate gets the FP16 default tolerances and a count of what the FP32 tolerances would have
+// failed.
 import * as fs from 'fs';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
@@ -12,15 +15,16 @@ import { ErrorAccumulator, ExceedanceCounter, Tolerance } from './compare';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
 import { prepareFeeds } from './feeds';
 import { candidateFeeds, InputDistribution } from './inputs';
-import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, openReference } from './providers';
+import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenOptions, openReference } from './providers';
+import { ModelFacts, modelFacts } from './model-facts';
 import type { GpuFacts } from './gpu-presence';
 import { runtimeVersion } from './runtime';
 import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
 import { SampleRecorder, checkSaveTargets, SavedFiles } from './saved-files';
 import { convertibleFloats } from './shapes';
-import { weightElements } from './weight-precision';
 
 export interface VerifyProgress {
+  /** load: sessions opened (of 2); run: model runs (two a sample: the reference's, then the candidate's). */
   readonly phase: 'load' | 'run';
   readonly done: number;
   readonly total: number;
@@ -69,64 +73,80 @@ export async function verifyModels(reference: string, candidate: string, options
   for (const file of [reference, candidate]) {
     if (!fs.existsSync(file)) throw new UserError(`${file}: no such file`, { code: 'BAD_USAGE' });
   }
-  checkProviderPresent(o.ep);
   checkSaveTargets({ inputs: o.saveInputs, results: o.saveResults }, [reference, candidate, ...(o.inputs ?? [])]);
+  checkProviderPresent(o.ep);
   const progress = options.onProgress ?? (() => {});
+  const refFacts = modelFacts(reference);
+  const candFacts = modelFacts(candidate);
+  const { precision, source: precisionSource } = o.precision ? { precision: o.precision, source: 'option' as const } : detectPrecision(candFacts);
+  const fp16 = precision === 'fp16';
+  const tol: Tolerance = { atol: o.atol ?? (fp16 ? DEFAULT_ATOL_FP16 : DEFAULT_ATOL), rtol: o.rtol ?? (fp16 ? DEFAULT_RTOL_FP16 : DEFAULT_RTOL) };
+  const fp32: Tolerance | undefined = fp16 ? { atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL } : undefined;
+  const pair = planPair(refFacts, candFacts, o);
 
   progress({ phase: 'load', done: 0, total: 2 });
   let t = performance.now();
-  const ref = await openReference(reference, { optimization: 'disabled' });
+  const ref = await openReference(reference, LEAN);
   const loadReferenceMs = performance.now() - t;
   progress({ phase: 'load', done: 1, total: 2 });
-  let cand: OpenedSession | undefined;
+  let referenceOutputs: Record<string, Tensor>[];
+  let runReferenceMs = 0;
   try {
     t = performance.now();
-    cand = await openCandidate(candidate, o.ep, { gpuFacts: options.gpuFacts });
-    const loadCandidateMs = performance.now() - t;
-    progress({ phase: 'load', done: 2, total: 2 });
-    const { precision, source: precisionSource } = o.precision
-      ? { precision: o.precision, source: 'option' as const }
-      : detectPrecision(cand.session, candidate);
-    const fp16 = precision === 'fp16';
-    const tol: Tolerance = { atol: o.atol ?? (fp16 ? DEFAULT_ATOL_FP16 : DEFAULT_ATOL), rtol: o.rtol ?? (fp16 ? DEFAULT_RTOL_FP16 : DEFAULT_RTOL) };
-    const fp32: Tolerance | undefined = fp16 ? { atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL } : undefined;
-    const run = await compareSessions(ref.session, cand.session, { ...o, tol, fp32 }, progress);
-    return {
-      ok: run.problems.length === 0 && Object.values(run.outputs).every((r) => r.ok),
-      ep: cand.ep,
-      device: cand.device,
-      referenceEp: 'cpu',
-      skippedEps: cand.skipped,
-      epReason: cand.reason,
-      inputsFrom: run.inputsFrom,
-      ...(run.inputsFrom === 'random' ? { seed: o.seed, inputDistribution: o.inputDistribution } : {}),
-      ...(run.inputNotes.length > 0 ? { inputNotes: run.inputNotes } : {}),
-      samples: run.samples,
-      precision,
-      precisionSource,
-      atol: tol.atol,
-      rtol: tol.rtol,
-      inputs: run.inputs,
-      outputs: run.outputs,
-      problems: run.problems,
-      ...(run.saved ? { saved: run.saved } : {}),
-      reference,
-      candidate,
-      onnxruntime: runtimeVersion(),
-      timings: {
-        loadReferenceMs,
-        loadCandidateMs,
-        runReferenceMs: run.runReferenceMs,
-        runCandidateMs: run.runCandidateMs,
-        compareMs: run.compareMs,
-        totalMs: performance.now() - started,
-      },
-    };
+    referenceOutputs = await runAll(ref.session, pair, 'reference', progress);
+    runReferenceMs = performance.now() - t;
   } finally {
     await ref.session.release();
-    await cand?.session.release();
   }
+  t = performance.now();
+  const cand = await openCandidate(candidate, o.ep, { ...LEAN, gpuFacts: options.gpuFacts });
+  const loadCandidateMs = performance.now() - t;
+  progress({ phase: 'load', done: 2, total: 2 });
+  let run: SessionComparison;
+  try {
+    run = await compareCandidate(cand.session, pair, referenceOutputs, { ...o, tol, fp32 }, progress);
+  } finally {
+    await cand.session.release();
+  }
+  return {
+    ok: run.problems.length === 0 && Object.values(run.outputs).every((r) => r.ok),
+    ep: cand.ep,
+    device: cand.device,
+    referenceEp: 'cpu',
+    skippedEps: cand.skipped,
+    epReason: cand.reason,
+    inputsFrom: pair.from,
+    ...(pair.from === 'random' ? { seed: o.seed, inputDistribution: o.inputDistribution } : {}),
+    ...(pair.notes.length > 0 ? { inputNotes: pair.notes } : {}),
+    samples: pair.count,
+    precision,
+    precisionSource,
+    atol: tol.atol,
+    rtol: tol.rtol,
+    inputs: pair.inputs,
+    outputs: run.outputs,
+    problems: run.problems,
+    ...(run.saved ? { saved: run.saved } : {}),
+    reference,
+    candidate,
+    onnxruntime: runtimeVersion(),
+    timings: {
+      loadReferenceMs,
+      loadCandidateMs,
+      runReferenceMs,
+      runCandidateMs: run.runCandidateMs,
+      compareMs: run.compareMs,
+      totalMs: performance.now() - started,
+    },
+  };
 }
+
+/**
+ * How both sessions open: the graph as written (no optimisation), no weight prepacking and no memory
+ * arena, so onnxruntime holds about one copy of the weights and starts at once. The check is about the
+ * model's arithmetic, not its speed.
+ */
+const LEAN: OpenOptions = { optimization: 'disabled', lean: true };
 
 interface Settled {
   seed: number;
@@ -163,11 +183,9 @@ function settle(options: VerifyOptions): Settled {
 }
 
 /** FP16 when the candidate's interface has float16, else when most of its float weights are float16. */
-function detectPrecision(cand: InferenceSession, file: string): { precision: Precision; source: PrecisionSource } {
-  const io = [...cand.inputMetadata, ...cand.outputMetadata];
-  if (io.some((m) => m.isTensor && m.type === 'float16')) return { precision: 'fp16', source: 'inputs-outputs' };
-  const w = weightElements(file);
-  if (w.float16 > w.float32) return { precision: 'fp16', source: 'weights' };
+function detectPrecision(cand: ModelFacts): { precision: Precision; source: PrecisionSource } {
+  if (cand.inputs.some((m) => m.isTensor && m.type === 'float16') || cand.outputTypes.includes('float16')) return { precision: 'fp16', source: 'inputs-outputs' };
+  if (cand.weights.float16 > cand.weights.float32) return { precision: 'fp16', source: 'weights' };
   return { precision: 'fp32', source: 'default' };
 }
 
@@ -178,55 +196,80 @@ interface Comparing extends Settled {
 }
 
 interface SessionComparison {
-  samples: number;
-  inputsFrom: 'random' | readonly string[];
-  inputNotes: readonly string[];
-  saved?: SavedFiles;
-  inputs: Record<string, { dtype: string; candidateDtype?: string; shape: readonly number[] }>;
   outputs: Record<string, OutputReport>;
   problems: string[];
-  runReferenceMs: number;
   runCandidateMs: number;
   compareMs: number;
+  saved?: SavedFiles;
 }
 
-async function compareSessions(
-  ref: InferenceSession,
-  cand: InferenceSession,
-  o: Comparing,
-  progress: (e: VerifyProgress) => void,
-): Promise<SessionComparison> {
-  const source = prepareFeeds(ref.inputMetadata, cand.inputMetadata, o);
+/** The inputs of every sample, the outputs both models are asked for, and what makes the pair unequal before any run. */
+interface Pair {
+  readonly inputs: Record<string, { dtype: string; candidateDtype?: string; shape: readonly number[] }>;
+  readonly fetch: readonly string[];
+  readonly problems: readonly string[];
+  /** Per sample: the reference's feeds and the candidate's (converted where its input type differs). */
+  readonly samples: readonly { readonly reference: Record<string, Tensor>; readonly candidate: Record<string, Tensor> }[];
+  /** How many samples the inputs make (none are run when the pair cannot be compared). */
+  readonly count: number;
+  /** 'random', or the input files, in order. */
+  readonly from: 'random' | readonly string[];
+  readonly notes: readonly string[];
+}
+
+function planPair(ref: ModelFacts, cand: ModelFacts, o: Settled): Pair {
+  const source = prepareFeeds(ref.inputs, cand.inputs, o);
   const plan = source.plan;
   const problems = [...plan.problems];
   const inputs = Object.fromEntries(
     plan.inputs.map((i) => [i.name, { dtype: i.dtype, ...(i.candidateDtype ? { candidateDtype: i.candidateDtype } : {}), shape: i.shape }]),
   );
-  const result: SessionComparison = { samples: source.samples, inputsFrom: source.from, inputNotes: source.notes, inputs, outputs: {}, problems, runReferenceMs: 0, runCandidateMs: 0, compareMs: 0 };
-  if (problems.length > 0) return result;
+  const candOutputs = new Set(cand.outputs);
+  const missing = ref.outputs.filter((n) => !candOutputs.has(n));
+  const extra = cand.outputs.filter((n) => !ref.outputs.includes(n));
+  if (plan.problems.length === 0) {
+    if (missing.length > 0) problems.push(`the candidate lacks output${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')}`);
+    if (extra.length > 0) problems.push(`the candidate has extra output${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}`);
+  }
+  const fetch = plan.problems.length > 0 ? [] : ref.outputs.filter((n) => candOutputs.has(n));
+  const samples = [];
+  if (fetch.length > 0) {
+    for (let s = 0; s < source.samples; s++) {
+      const feeds = source.next();
+      samples.push({ reference: feeds, candidate: candidateFeeds(plan.inputs, feeds) });
+    }
+  }
+  return { inputs, fetch, problems, samples, count: source.samples, from: source.from, notes: source.notes };
+}
 
-  const candOutputs = new Set(cand.outputNames);
-  const fetch = ref.outputNames.filter((n) => candOutputs.has(n));
-  const missing = ref.outputNames.filter((n) => !candOutputs.has(n));
-  const extra = cand.outputNames.filter((n) => !ref.outputNames.includes(n));
-  if (missing.length > 0) problems.push(`the candidate lacks output${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')}`);
-  if (extra.length > 0) problems.push(`the candidate has extra output${extra.length > 1 ? 's' : ''} ${extra.map((n) => `"${n}"`).join(', ')}`);
-  if (fetch.length === 0) return result;
+/** Runs every sample through one model; keeps only the outputs compared. */
+async function runAll(session: InferenceSession, pair: Pair, side: 'reference', progress: (e: VerifyProgress) => void): Promise<Record<string, Tensor>[]> {
+  const outputs: Record<string, Tensor>[] = [];
+  for (const [i, sample] of pair.samples.entries()) {
+    outputs.push((await session.run(sample[side], [...pair.fetch])) as Record<string, Tensor>);
+    progress({ phase: 'run', done: i + 1, total: 2 * pair.samples.length });
+  }
+  return outputs;
+}
 
+async function compareCandidate(
+  cand: InferenceSession,
+  pair: Pair,
+  referenceOutputs: readonly Record<string, Tensor>[],
+  o: Comparing,
+  progress: (e: VerifyProgress) => void,
+): Promise<SessionComparison> {
+  const result: SessionComparison = { outputs: {}, problems: [...pair.problems], runCandidateMs: 0, compareMs: 0 };
   const recorder = o.saveInputs !== undefined || o.saveResults !== undefined ? new SampleRecorder({ inputs: o.saveInputs, results: o.saveResults }) : undefined;
   const tracks = new Map<string, Track>();
-  for (let sample = 0; sample < source.samples; sample++) {
-    const feeds = source.next();
-    const converted = candidateFeeds(plan.inputs, feeds);
+  for (const [sample, feeds] of pair.samples.entries()) {
     let t = performance.now();
-    const r = await ref.run(feeds, fetch);
-    result.runReferenceMs += performance.now() - t;
-    t = performance.now();
-    const c = await cand.run(converted, fetch);
+    const c = await cand.run(feeds.candidate, [...pair.fetch]);
     result.runCandidateMs += performance.now() - t;
-    recorder?.add(feeds, r, c);
+    const r = referenceOutputs[sample];
+    recorder?.add(feeds.reference, r, c);
     t = performance.now();
-    for (const name of fetch) {
+    for (const name of pair.fetch) {
       const rt = r[name] as Tensor;
       const ct = c[name] as Tensor;
       let track = tracks.get(name);
@@ -244,7 +287,7 @@ async function compareSessions(
       track.fp32?.add(rv, cv);
     }
     result.compareMs += performance.now() - t;
-    progress({ phase: 'run', done: sample + 1, total: source.samples });
+    progress({ phase: 'run', done: pair.samples.length + sample + 1, total: 2 * pair.samples.length });
   }
   result.saved = recorder?.write();
   for (const [name, track] of tracks) {
@@ -254,7 +297,7 @@ async function compareSessions(
       shape: track.shape,
     };
     if (track.problem) {
-      problems.push(`output "${name}": ${track.problem}`);
+      result.problems.push(`output "${name}": ${track.problem}`);
       result.outputs[name] = { ok: false, ...base, problem: track.problem, ...NULL_STATS };
     } else {
       const stats = track.acc.result();
@@ -263,7 +306,7 @@ async function compareSessions(
       // would let any candidate that is also non-finite pass.
       const nonFinite = stats.nanCount.reference + stats.infCount.reference;
       const problem = stats.elements > 0 && nonFinite === stats.elements ? `every reference value (${stats.elements}) is NaN or infinite, so the comparison shows nothing` : undefined;
-      if (problem) problems.push(`output "${name}": ${problem}`);
+      if (problem) result.problems.push(`output "${name}": ${problem}`);
       result.outputs[name] = { ok: stats.failingElements === 0 && !problem, ...base, ...stats, ...(fp32Exceed ? { fp32Exceed } : {}), ...(problem ? { problem } : {}) };
     }
   }

@@ -46,7 +46,8 @@ describe('report', () => {
     expect(out).toMatchObject({ ok: true, dtype: 'float32', shape: [1, 10], elements: 20, top1Rows: 2, top1Agreement: 1 });
     expect(a.device.source).toBe('os');
     expect(a.timings.totalMs).toBeGreaterThan(0);
-    expect(progress).toEqual(['load 0/2', 'load 1/2', 'load 2/2', 'run 1/2', 'run 2/2']);
+    // One model after the other: the reference opens and runs both samples, then the candidate.
+    expect(progress).toEqual(['load 0/2', 'load 1/2', 'run 1/4', 'run 2/4', 'load 2/2', 'run 3/4', 'run 4/4']);
     // Same seed, same numbers; another seed, other inputs.
     expect(b.outputs).toEqual(a.outputs);
     expect(c.outputs.output.maxAbsError).not.toBe(a.outputs.output.maxAbsError);

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError, UserError } from '../../src/errors';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, formatReport, verifyModels } from '../../src/verify';
-import { weightElements } from '../../src/verify/weight-precision';
+import { modelFacts } from '../../src/verify/model-facts';
 import { Fp16Layout, writeFp16Copy } from './helpers/fp16-onnx';
 import { INT64, tempDir, unary, writeTiny } from './helpers/tiny-onnx';
 
@@ -199,19 +199,21 @@ describe('a broken FP16 model fails under the FP16 defaults', () => {
   });
 });
 
-describe('weightElements', () => {
-  test('counts float weights by type from the initializer headers', () => {
-    const fp32 = weightElements(deployRef('repvgg-bn'));
-    expect(fp32.float16).toBe(0);
-    expect(fp32.float32).toBeGreaterThan(1000);
-    const fp16 = weightElements(fp16Copy('repvgg-bn', 'cast'));
-    expect(fp16).toEqual({ float16: fp32.float32, float32: 0 });
+describe('modelFacts', () => {
+  test('counts float weights by type from the initializer headers, and reads the interface', () => {
+    const fp32 = modelFacts(deployRef('repvgg-bn'));
+    expect(fp32.weights.float16).toBe(0);
+    expect(fp32.weights.float32).toBeGreaterThan(1000);
+    expect(fp32.inputs).toEqual([{ name: 'input', isTensor: true, type: 'float32', shape: [1, 3, 32, 32] }]);
+    expect(fp32.outputs).toEqual(['output']);
+    const fp16 = modelFacts(fp16Copy('repvgg-bn', 'cast'));
+    expect(fp16.weights).toEqual({ float16: fp32.weights.float32, float32: 0 });
   });
 
   test('a file that is not protobuf is refused, naming the byte', () => {
     const bad = path.join(tmp.dir, 'bad.onnx');
     fs.writeFileSync(bad, Buffer.from([0x08, 0x07, 0x3a, 0xff, 0xff, 0x01]));
-    expect(() => weightElements(bad)).toThrow(FormatError);
-    expect(() => weightElements(bad)).toThrow(/bad\.onnx is not an ONNX model \(.* at byte \d+\)/);
+    expect(() => modelFacts(bad)).toThrow(FormatError);
+    expect(() => modelFacts(bad)).toThrow(/bad\.onnx is not an ONNX model \(.* at byte \d+\)/);
   });
 });
