@@ -13,6 +13,7 @@ import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
+import { CheckFolder } from '../verify/check-folder';
 import { EventSink, bytesProgress, phase } from './events';
 import { verifyProgress } from './verify';
 import { checkpointInputShape, resolveInputShapes } from './model-info';
@@ -219,14 +220,14 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     try {
       if (verify) {
         const v = await phase(emit, 'verify', () =>
-          verifyModels(input, staged.tmp, {
+          checkStaged(input, staged.tmp, {
             ...options.verifyOptions,
             ...(fp16 ? { precision: 'fp16' as const } : {}),
             inputShapes: shapes,
             onProgress: verifyProgress(emit),
           }),
         );
-        report = { ...v.value, candidate: output };
+        report = { ...v.value, reference: input, candidate: output };
         verifyMs = v.ms;
       }
     } catch (e) {
@@ -236,6 +237,19 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     return { staged, reparam: merge.value, fp16, verify: report, verifyFp32, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
   } finally {
     model.close();
+  }
+}
+
+/**
+ * The check of a staged ONNX output against the input: both read back through our own reader and
+ * loaded by onnxruntime with their weights taken from the files themselves (check-folder.ts).
+ */
+async function checkStaged(input: string, staged: string, options: VerifyOptions): Promise<VerifyReport> {
+  const folder = new CheckFolder(staged);
+  try {
+    return await verifyModels(folder.graphFor('reference', input), folder.graphFor('candidate', staged), options);
+  } finally {
+    folder.remove();
   }
 }
 

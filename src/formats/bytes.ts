@@ -13,7 +13,18 @@ export interface ByteSource {
   readCopy?(offset: number, length: number): Uint8Array;
   /** Fills `target` with the bytes from `offset` on (a scan through one reused buffer). */
   readInto?(offset: number, target: Uint8Array): void;
+  /**
+   * Where [offset, offset+length) sits, byte for byte, in a file on disk, so that another reader
+   * (onnxruntime, loading a weight as external data) can take it from there; undefined when the bytes
+   * are not in a file as they are (a buffer, a strided or byte-swapped view).
+   */
+  fileRange?(offset: number, length: number): FileRange | undefined;
   close(): void;
+}
+
+export interface FileRange {
+  readonly file: string;
+  readonly offset: number;
 }
 
 export class BufferSource implements ByteSource {
@@ -74,6 +85,11 @@ export class FileSource implements ByteSource {
     // Small pieces (the nodes a writer copies one by one) come from the window: one read per window, not per piece.
     if (target.length <= WINDOW / 4) target.set(this.windowed(offset, target.length));
     else this.readFresh(offset, target.length, target);
+  }
+
+  fileRange(offset: number, length: number): FileRange {
+    checkRange(this, offset, length);
+    return { file: this.name, offset };
   }
 
   private readFresh<B extends Uint8Array = Buffer>(offset: number, length: number, out: B = Buffer.allocUnsafe(length) as unknown as B): B {

@@ -2,7 +2,7 @@
 // read, so a checkpoint whose weights were damaged on disk or in transfer is refused rather than
 // converted; storages nobody reads are never read for the check either.
 import { FormatError } from '../../errors';
-import { ByteSource, checkRange } from '../bytes';
+import { ByteSource, FileRange, checkRange } from '../bytes';
 import { crc32 } from '../zip/crc32';
 
 const CHUNK = 1 << 20;
@@ -61,6 +61,12 @@ export class CheckedStorageSource implements ByteSource {
   readInto(offset: number, target: Uint8Array): void {
     this.check();
     this.file.readInto(offset, target);
+  }
+
+  /** Checked first: another reader taking the bytes from the file sees only bytes that passed. */
+  fileRange(offset: number, length: number): FileRange | undefined {
+    this.check();
+    return this.file.fileRange?.(offset, length);
   }
 
   /** The file is the reader's to close. */
