@@ -1,6 +1,6 @@
 // Options that do nothing for a given input and output: said as a warning, never silently ignored.
 // (An option that makes no sense at all, such as --dtype fp16 for a checkpoint, is an error instead.)
-import type { InputFormat, OutputFormat } from '../formats/detect';
+import type { InputFormat, OutputFormat } from '../formats/registry';
 import type { ConvertOptions } from './convert';
 import { ignoredWithInputs } from '../verify/option-kinds';
 

@@ -1,6 +1,6 @@
 // bench(): both models timed, interleaved, on one provider, as a library call.
 import type { BenchOptions, BenchReport } from '../bench';
-import { requireFile } from '../formats/detect';
+import { requireFile } from '../formats/registry';
 import { checkOptions } from '../options';
 import { EventSink } from './events';
 import { resolveInputShapes } from './model-info';

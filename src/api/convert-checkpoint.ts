@@ -7,17 +7,15 @@ import { OnnxModel } from '../formats/onnx/read';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
 import { assertFinitePassthrough } from '../checkpoint/values';
 import { UserError } from '../errors';
-import { InputFormat, OutputFormat } from '../formats/detect';
-import { StagedFile, scratchFolder, stageFile } from '../formats/atomic-file';
-import { stageOnnx, writeOnnx } from '../formats/onnx/write';
-import { writePthTo } from '../formats/pth/write-pth';
-import { writeSafetensorsTo } from '../formats/safetensors';
-import { writeWtsTo } from '../formats/wts';
+import { InputFormat, OutputFormat, readWeights, stageWeights } from '../formats/registry';
+import { StagedFile } from '../formats/atomic-file';
+import { CheckFolder } from '../verify/check-folder';
+import { stageOnnx } from '../formats/onnx/write';
 import { Tensor } from '../tensor';
+import { numel } from '../dtype';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { EventSink, bytesProgress, phase } from './events';
 import { verifyProgress } from './verify';
-import { readCheckpoint } from './read-checkpoint';
 
 export interface CheckpointOptions {
   readonly scheme?: SchemeName;
@@ -54,7 +52,7 @@ export async function convertCheckpoint(
   options: CheckpointOptions & { verify: boolean; verifyOptions?: Omit<VerifyOptions, 'onProgress'> },
   emit: EventSink,
 ): Promise<CheckpointResult> {
-  const read = await phase(emit, 'read', () => readCheckpoint(input, formats.input, { entry: options.entry }), input);
+  const read = await phase(emit, 'read', () => readWeights(input, formats.input, { entry: options.entry }), input);
   const sd = read.value;
   // The tensors are file ranges until written and verified; the file closes when both are done.
   try {
@@ -89,7 +87,7 @@ export async function convertCheckpoint(
     let verifyMs = 0;
     try {
       if (options.verify && architecture) {
-        const v = await phase(emit, 'verify', () => verifyFromWeights(sd, tensors, architecture, { ...build, bnEps: report.bnEps }, formats.output === 'onnx' ? staged.tmp : undefined, options.verifyOptions, emit));
+        const v = await phase(emit, 'verify', () => checkStagedWeights(sd, { staged: staged.tmp, output, written: tensors }, formats.output, architecture, { ...build, bnEps: report.bnEps }, options.verifyOptions, emit));
         verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
         verifyMs = v.ms;
       } else if (options.verify) {
@@ -142,48 +140,60 @@ interface StageOutputOptions {
 }
 
 function stageOutput(output: string, format: OutputFormat, tensors: ReadonlyMap<string, Tensor>, metadata: Record<string, string>, o: StageOutputOptions): StagedFile<number> {
-  const progress = { onProgress: o.onProgress };
-  switch (format) {
-    case 'safetensors':
-      return stageFile(output, (sink) => (writeSafetensorsTo(sink, tensors, metadata), sink.written), progress);
-    case 'pth':
-      return stageFile(output, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(output).replace(/\.[^.]*$/, '') }), sink.written), progress);
-    case 'wts':
-      return stageFile(output, (sink) => (writeWtsTo(sink, tensors), sink.written), progress);
-    case 'onnx': {
-      const model = buildDeployOnnx(o.arch!, tensors, o.build);
-      o.onnxPass?.(model);
-      // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
-      const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, ...progress });
-      return { ...s, result: s.result.bytes };
-    }
-    default:
-      throw new UserError(`a checkpoint cannot be written as ${format}`, { code: 'UNSUPPORTED', hint: 'use .safetensors, .pth, .wts or .onnx' });
-  }
+  if (format !== 'onnx') return stageWeights(output, format, tensors, metadata, { onProgress: o.onProgress, direct: o.notReadBack });
+  const model = buildDeployOnnx(o.arch!, tensors, o.build);
+  o.onnxPass?.(model);
+  // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
+  const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, onProgress: o.onProgress });
+  return { ...s, result: s.result.bytes };
 }
 
-/** Builds the train-time and deploy graphs from the weights and compares them in onnxruntime. */
-async function verifyFromWeights(
-  sd: Parameters<typeof buildTrainOnnx>[1],
-  deploy: ReadonlyMap<string, Tensor>,
+/**
+ * Tensors read back from a staged file, in the shapes they were written with: a .wts file keeps values
+ * only, so each one takes its written shape where the number of values agrees. Any other difference
+ * (a key lost or added, a count changed) is a fault of the writer, said as such.
+ */
+function shapedAsWritten(back: ReadonlyMap<string, Tensor>, written: ReadonlyMap<string, Tensor>, output: string): ReadonlyMap<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [key, w] of written) {
+    const b = back.get(key);
+    if (!b) throw new Error(`${output} was staged without '${key}'`);
+    if (numel(b.shape) !== numel(w.shape)) throw new Error(`${output} was staged with ${numel(b.shape)} values for '${key}', not ${numel(w.shape)}`);
+    out.set(key, b.shape.length === w.shape.length ? b : { ...b, shape: w.shape });
+  }
+  return out;
+}
+
+/**
+ * The check of a staged checkpoint output: the training graph built from the input's weights, against
+ * the deploy graph built from the staged file as our own reader reads it back (a deploy ONNX output is
+ * read back as it is). Both graphs take their weights from the files they sit in (check-folder.ts).
+ */
+async function checkStagedWeights(
+  sd: StateDict,
+  out: { readonly staged: string; readonly output: string; readonly written: ReadonlyMap<string, Tensor> },
+  format: OutputFormat,
   arch: Architecture,
   build: { inputShape?: readonly number[]; opset?: number; bnEps: number },
-  deployOnnx: string | undefined,
   options: Omit<VerifyOptions, 'onProgress'> | undefined,
   emit: EventSink,
 ): Promise<VerifyReport> {
-  const scratch = scratchFolder();
+  const folder = new CheckFolder(out.output);
   try {
-    const train = path.join(scratch.dir, 'train.onnx');
-    writeOnnx(train, buildTrainOnnx(arch, sd, build), { direct: false, onProgress: bytesProgress(emit, 'verify', 'training graph') });
-    let candidate = deployOnnx;
-    if (!candidate) {
-      candidate = path.join(scratch.dir, 'deploy.onnx');
-      writeOnnx(candidate, buildDeployOnnx(arch, deploy, build), { direct: false, onProgress: bytesProgress(emit, 'verify', 'deploy graph') });
+    const reference = folder.put('reference', buildTrainOnnx(arch, sd, build)).path;
+    let candidate: string;
+    if (format === 'onnx') candidate = folder.graphFor('candidate', out.staged);
+    else {
+      const back = readWeights(out.staged, format);
+      try {
+        candidate = folder.put('candidate', buildDeployOnnx(arch, shapedAsWritten(back.tensors, out.written, out.output), build)).path;
+      } finally {
+        back.close?.();
+      }
     }
     // The graphs take one input named 'input', built at the requested shape.
-    return await verifyModels(train, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined, onProgress: verifyProgress(emit) });
+    return await verifyModels(reference, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined, onProgress: verifyProgress(emit) });
   } finally {
-    scratch.remove();
+    folder.remove();
   }
 }

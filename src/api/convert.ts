@@ -1,7 +1,7 @@
 // convert(): training-time model in, deploy model out, verified by default before the output is committed.
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
-import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/detect';
+import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
 import { StagedFile, checkOutputPath, scratchFolder, writeFileAtomic } from '../formats/atomic-file';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
@@ -220,7 +220,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     try {
       if (verify) {
         const v = await phase(emit, 'verify', () =>
-          checkStaged(input, staged.tmp, {
+          checkStaged(input, { staged: staged.tmp, output }, {
             ...options.verifyOptions,
             ...(fp16 ? { precision: 'fp16' as const } : {}),
             inputShapes: shapes,
@@ -244,10 +244,10 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
  * The check of a staged ONNX output against the input: both read back through our own reader and
  * loaded by onnxruntime with their weights taken from the files themselves (check-folder.ts).
  */
-async function checkStaged(input: string, staged: string, options: VerifyOptions): Promise<VerifyReport> {
-  const folder = new CheckFolder(staged);
+async function checkStaged(input: string, out: { readonly staged: string; readonly output: string }, options: VerifyOptions): Promise<VerifyReport> {
+  const folder = new CheckFolder(out.output);
   try {
-    return await verifyModels(folder.graphFor('reference', input), folder.graphFor('candidate', staged), options);
+    return await verifyModels(folder.graphFor('reference', input), folder.graphFor('candidate', out.staged), options);
   } finally {
     folder.remove();
   }

@@ -1,5 +1,5 @@
 // inspect(): what a model is and what a conversion would do to it, as data; nothing is written.
-import { detectInputFormat } from '../formats/detect';
+import { detectInputFormat } from '../formats/registry';
 import type { InspectOptions, InspectReport } from '../inspect';
 import { checkOptions } from '../options';
 import { EventSink } from './events';

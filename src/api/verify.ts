@@ -1,6 +1,6 @@
 // verify(): the equivalence check as a library call. With `compareEps`, a GPU check also runs the
 // other combinations, so a difference can be pinned on the conversion or on the provider.
-import { requireFile } from '../formats/detect';
+import { requireFile } from '../formats/registry';
 import { checkOptions } from '../options';
 import { VerifyOptions, VerifyProgress, VerifyReport, verifyModels } from '../verify';
 import { EventSink } from './events';

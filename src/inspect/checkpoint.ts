@@ -1,7 +1,7 @@
 // inspect for checkpoints: the scheme and blocks from the keys (no value is read), the architecture when
 // the weights are a plain RepVGG classifier, and counts on the training and deploy ONNX graphs built in
 // memory from the weights' shapes.
-import { readCheckpoint } from '../api/read-checkpoint';
+import { readWeights } from '../formats/registry';
 import {
   ArchBlock, Architecture, BlockReport, CLASSIFIER_SCHEMES, CheckpointReport, DEFAULT_INPUT_SHAPE, DEFAULT_OPSET, SCHEMES, SchemeName,
   buildDeployOnnx, buildTrainOnnx, inferArchitecture, inspectCheckpoint, scanBlocks,
@@ -34,7 +34,7 @@ export interface InspectCheckpointOptions {
 }
 
 export function inspectCheckpointFile(file: string, format: 'safetensors' | 'pth', options: InspectCheckpointOptions = {}): InspectReport {
-  const sd = readCheckpoint(file, format, { entry: options.entry });
+  const sd = readWeights(file, format, { entry: options.entry });
   try {
     return inspectStateDict(file, format, sd, options);
   } finally {

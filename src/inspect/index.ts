@@ -1,6 +1,6 @@
 // inspect: what a model is and what conversion would do to it, for any supported input; nothing is written.
 import { checkpointInputShape } from '../api/model-info';
-import { detectInputFormat } from '../formats/detect';
+import { detectInputFormat } from '../formats/registry';
 import { UserError } from '../errors';
 import { SchemeName } from '../checkpoint';
 import { inspectCheckpointFile } from './checkpoint';

@@ -1,5 +1,5 @@
 // What `inspect` reports about a model, as data: the same shape for ONNX models and checkpoints.
-import type { InputFormat } from '../formats/detect';
+import type { InputFormat } from '../formats/registry';
 import type { GraphCost } from './cost';
 import type { BlockReport, BranchInfo } from '../reparam/report';
 

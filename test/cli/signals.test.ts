@@ -12,21 +12,21 @@ const BIN = path.join(ROOT, 'bin', 'repvgg-convert.js');
 interface Interrupted {
   readonly code: number | null;
   readonly stderr: string;
-  /** What TMPDIR held when the signal was sent. */
+  /** What the output's folder held when the signal was sent. */
   readonly scratchAtSignal: readonly string[];
 }
 
-/** Runs the CLI and sends `signal` once `ready(tmpdir)` holds (polled every 5 ms). */
-function interruptWhen(args: readonly string[], tmp: string, ready: (tmp: string) => boolean, signal: NodeJS.Signals): Promise<Interrupted> {
+/** Runs the CLI and sends `signal` once `ready()` holds (polled every 5 ms). */
+function interruptWhen(args: readonly string[], tmp: string, ready: () => boolean, signal: NodeJS.Signals): Promise<Interrupted> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TMPDIR: tmp } });
     let stderr = '';
     let scratchAtSignal: string[] = [];
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const poll = setInterval(() => {
-      if (!ready(tmp)) return;
+      if (!ready()) return;
       clearInterval(poll);
-      scratchAtSignal = fs.readdirSync(tmp);
+      scratchAtSignal = [...fs.readdirSync(tmp), ...fs.readdirSync(path.dirname(args[1]))];
       child.kill(signal);
     }, 5);
     child.on('error', reject);
@@ -37,7 +37,8 @@ function interruptWhen(args: readonly string[], tmp: string, ready: (tmp: string
   });
 }
 
-const scratchFolderExists = (tmp: string) => fs.readdirSync(tmp).some((f) => f.startsWith('repvgg-convert-'));
+/** The check's graphs: a folder beside the output (check-folder.ts), or a scratch folder in TMPDIR. */
+const checkFolderIn = (dir: string) => () => fs.readdirSync(dir).some((f) => f.endsWith('.check') || f.startsWith('repvgg-convert-'));
 
 describe('signals', () => {
   const dir = tempDir();
@@ -52,8 +53,8 @@ describe('signals', () => {
   test.each(['SIGINT', 'SIGTERM'] as const)('%s during a checkpoint conversion’s check leaves TMPDIR and the output folder as they were', async (signal) => {
     const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
     const outDir = fs.mkdtempSync(path.join(dir, 'out-'));
-    const r = await interruptWhen([model, path.join(outDir, 'deploy.safetensors')], tmp, scratchFolderExists, signal);
-    expect(r.scratchAtSignal.some((f) => f.startsWith('repvgg-convert-'))).toBe(true);
+    const r = await interruptWhen([model, path.join(outDir, 'deploy.safetensors')], tmp, checkFolderIn(outDir), signal);
+    expect(r.scratchAtSignal.some((f) => f.endsWith('.check'))).toBe(true);
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(new RegExp(`interrupted by ${signal}; no output was written\\n$`));
     expect(fs.readdirSync(tmp)).toEqual([]);
@@ -64,7 +65,7 @@ describe('signals', () => {
     const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
     const outDir = fs.mkdtempSync(path.join(dir, 'out-'));
     const train = path.join(caseDir('repvgg-bn'), 'train.onnx');
-    const r = await interruptWhen([train, path.join(outDir, 'deploy.onnx'), '--dtype', 'fp16', '--samples', '400'], tmp, scratchFolderExists, 'SIGINT');
+    const r = await interruptWhen([train, path.join(outDir, 'deploy.onnx'), '--dtype', 'fp16', '--samples', '400'], tmp, checkFolderIn(tmp), 'SIGINT');
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted by SIGINT; no output was written\n$/);
     expect(fs.readdirSync(tmp)).toEqual([]);

@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { convert } from '../../src/api/convert';
 import { CheckFailedError, UserError } from '../../src/errors';
-import { detectInputFormat } from '../../src/formats/detect';
+import { detectInputFormat } from '../../src/formats/registry';
 import { readOnnx } from '../../src/formats/onnx/read';
 import { readPth } from '../../src/formats/pth';
 import { readSafetensors } from '../../src/formats/safetensors';

@@ -9,7 +9,7 @@ import { FileSink } from '../sink';
 import { Wire } from '../protobuf/reader';
 import { Message, Part, leaves, partSize, tag, varint } from '../protobuf/writer';
 import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
-import { samePath } from '../detect';
+import { samePath } from '../registry';
 import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
 import { OnnxModel } from './read';
 import { encodeTensorProto } from './tensor-proto';
