@@ -1,7 +1,7 @@
 // Checkpoint conversion: a training state dict in, deploy weights (safetensors, .pth, .wts) or a deploy
 // ONNX out. Verification builds the train-time and deploy ONNX graphs from the weights and runs both.
 import * as path from 'path';
-import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, buildTrainOnnx, convertStateDict, inferArchitecture, inspectCheckpoint } from '../checkpoint';
+import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, convertStateDict, inferArchitecture, inspectCheckpoint } from '../checkpoint';
 import { StateDict } from '../formats/state-dict';
 import { OnnxModel } from '../formats/onnx/read';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
@@ -12,10 +12,9 @@ import { StagedFile } from '../formats/atomic-file';
 import { CheckFolder } from '../verify/check-folder';
 import { stageOnnx } from '../formats/onnx/write';
 import { Tensor } from '../tensor';
-import { numel } from '../dtype';
-import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
+import { VerifyOptions, VerifyReport } from '../verify';
 import { EventSink, bytesProgress, phase } from './events';
-import { verifyProgress } from './verify';
+import { checkWeightsPair } from './check-weights';
 
 export interface CheckpointOptions {
   readonly scheme?: SchemeName;
@@ -87,7 +86,14 @@ export async function convertCheckpoint(
     let verifyMs = 0;
     try {
       if (options.verify && architecture) {
-        const v = await phase(emit, 'verify', () => checkStagedWeights(sd, { staged: staged.tmp, output, written: tensors }, formats.output, architecture, { ...build, bnEps: report.bnEps }, options.verifyOptions, emit));
+        const v = await phase(emit, 'verify', async () => {
+          const folder = new CheckFolder(output);
+          try {
+            return await checkWeightsPair({ train: sd, arch: architecture, build: { ...build, bnEps: report.bnEps }, candidate: { file: staged.tmp, format: formats.output, expected: tensors } }, folder, options.verifyOptions, emit);
+          } finally {
+            folder.remove();
+          }
+        });
         verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
         verifyMs = v.ms;
       } else if (options.verify) {
@@ -148,52 +154,3 @@ function stageOutput(output: string, format: OutputFormat, tensors: ReadonlyMap<
   return { ...s, result: s.result.bytes };
 }
 
-/**
- * Tensors read back from a staged file, in the shapes they were written with: a .wts file keeps values
- * only, so each one takes its written shape where the number of values agrees. Any other difference
- * (a key lost or added, a count changed) is a fault of the writer, said as such.
- */
-function shapedAsWritten(back: ReadonlyMap<string, Tensor>, written: ReadonlyMap<string, Tensor>, output: string): ReadonlyMap<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const [key, w] of written) {
-    const b = back.get(key);
-    if (!b) throw new Error(`${output} was staged without '${key}'`);
-    if (numel(b.shape) !== numel(w.shape)) throw new Error(`${output} was staged with ${numel(b.shape)} values for '${key}', not ${numel(w.shape)}`);
-    out.set(key, b.shape.length === w.shape.length ? b : { ...b, shape: w.shape });
-  }
-  return out;
-}
-
-/**
- * The check of a staged checkpoint output: the training graph built from the input's weights, against
- * the deploy graph built from the staged file as our own reader reads it back (a deploy ONNX output is
- * read back as it is). Both graphs take their weights from the files they sit in (check-folder.ts).
- */
-async function checkStagedWeights(
-  sd: StateDict,
-  out: { readonly staged: string; readonly output: string; readonly written: ReadonlyMap<string, Tensor> },
-  format: OutputFormat,
-  arch: Architecture,
-  build: { inputShape?: readonly number[]; opset?: number; bnEps: number },
-  options: Omit<VerifyOptions, 'onProgress'> | undefined,
-  emit: EventSink,
-): Promise<VerifyReport> {
-  const folder = new CheckFolder(out.output);
-  try {
-    const reference = folder.put('reference', buildTrainOnnx(arch, sd, build)).path;
-    let candidate: string;
-    if (format === 'onnx') candidate = folder.graphFor('candidate', out.staged);
-    else {
-      const back = readWeights(out.staged, format);
-      try {
-        candidate = folder.put('candidate', buildDeployOnnx(arch, shapedAsWritten(back.tensors, out.written, out.output), build)).path;
-      } finally {
-        back.close?.();
-      }
-    }
-    // The graphs take one input named 'input', built at the requested shape.
-    return await verifyModels(reference, candidate, { ...options, inputShapes: build.inputShape ? { input: build.inputShape } : undefined, onProgress: verifyProgress(emit) });
-  } finally {
-    folder.remove();
-  }
-}
