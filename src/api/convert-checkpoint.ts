@@ -87,7 +87,7 @@ export async function convertCheckpoint(
     try {
       if (options.verify && architecture) {
         const v = await phase(emit, 'verify', async () => {
-          const folder = new CheckFolder(output);
+          const folder = CheckFolder.beside(output);
           try {
             return await checkWeightsPair({ train: sd, arch: architecture, build: { ...build, bnEps: report.bnEps }, candidate: { file: staged.tmp, format: formats.output, expected: tensors } }, folder, options.verifyOptions, emit);
           } finally {

@@ -245,7 +245,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
  * loaded by onnxruntime with their weights taken from the files themselves (check-folder.ts).
  */
 async function checkStaged(input: string, out: { readonly staged: string; readonly output: string }, options: VerifyOptions): Promise<VerifyReport> {
-  const folder = new CheckFolder(out.output);
+  const folder = CheckFolder.beside(out.output);
   try {
     return await verifyModels(folder.graphFor('reference', input), folder.graphFor('candidate', out.staged), options);
   } finally {

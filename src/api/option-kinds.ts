@@ -41,6 +41,11 @@ export const CONVERT_OPTION_KINDS = {
 export const VERIFY_PAIR_OPTION_KINDS = {
   ...CHECK_KINDS,
   compareEps: { type: 'boolean' },
+  scheme: { type: 'choice', choices: SCHEME_NAMES },
+  arch: { type: 'string' },
+  entry: { type: 'string' },
+  bnEps: nonNegative,
+  opset: { type: 'number', integer: true, min: 7 },
   onEvent: { type: 'function' },
 } as const satisfies OptionTableOf<VerifyPairOptions>;
 

@@ -94,6 +94,11 @@ export const CONVERT_FLAGS = {
 export const VERIFY_FLAGS = {
   ...CHECK_FLAGS,
   'compare-eps': { kind: bool, describe: 'with a GPU --ep: also run deploy on cpu and train on the GPU, to tell a conversion error from a provider difference', group: CHECK },
+  scheme: CONVERT_FLAGS.scheme,
+  arch: CONVERT_FLAGS.arch,
+  entry: CONVERT_FLAGS.entry,
+  'bn-eps': CONVERT_FLAGS['bn-eps'],
+  opset: CONVERT_FLAGS.opset,
 } as const satisfies Record<string, Flag>;
 
 export const INSPECT_FLAGS = {
@@ -134,15 +139,16 @@ export const COMMANDS: Readonly<Record<CommandName, Command>> = {
   verify: {
     name: 'verify',
     positionals: [
-      { name: 'reference', describe: 'the training-time (reference) ONNX model; runs on cpu' },
-      { name: 'candidate', describe: 'the deploy ONNX model; runs on --ep' },
+      { name: 'reference', describe: 'the training-time model: .onnx, or a .safetensors / .pth checkpoint (its graph is built from the weights); runs on cpu' },
+      { name: 'candidate', describe: 'the deploy model: .onnx, or for a checkpoint reference also deploy weights (.safetensors, .pth, .wts); runs on --ep' },
     ],
-    summary: 'check that two models compute the same outputs (exit 1 if they differ)',
+    summary: 'check that two models compute the same outputs (exit 1 if they differ): an ONNX pair, or a training checkpoint and its deploy weights',
     flags: VERIFY_FLAGS,
     examples: [
       ['verify train.onnx deploy.onnx --json', 'as a CI step: a JSON report on stdout, exit 1 if the outputs differ'],
       ['verify train.onnx deploy.onnx --ep webgpu --input-shape 1x3x224x224', 'check the deploy model on the GPU'],
       ['verify train.onnx deploy.onnx --samples 8 --seed 3', 'more random inputs'],
+      ['verify RepVGG-A0-train.pth RepVGG-A0-deploy.safetensors', 'deploy weights against the checkpoint they came from'],
       ['verify train.onnx deploy.onnx --inputs batch.npy --save-results out.npz', 'your own inputs; both outputs saved for numpy/PyTorch'],
     ],
   },

@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Initializer } from '../ir/graph';
-import { stagingStem, trackStaged, writeFailure } from '../formats/atomic-file';
+import { scratchFolder, stagingStem, trackStaged, writeFailure } from '../formats/atomic-file';
 import { externalTensorProto, INLINE_BELOW } from '../formats/onnx/external-data';
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
 import { encodeModel, streamParts, writeOnnx } from '../formats/onnx/write';
@@ -29,22 +29,36 @@ export interface PutGraph {
   readonly unlinked: readonly { readonly file: string; readonly reason: string }[];
 }
 
+export interface CheckFolderOptions {
+  /** Makes a hard link (tests stand in their own). */
+  readonly link?: (existing: string, link: string) => void;
+}
+
 export class CheckFolder {
-  readonly dir: string;
   private readonly release: () => void;
   private readonly links = new Map<string, string | { reason: string }>();
 
-  /** A new folder beside `near` (the staged output, or a file the check reads). `link` makes hard links (tests stand in their own). */
-  constructor(near: string, private readonly options: { readonly link?: (existing: string, link: string) => void } = {}) {
-    const parent = path.dirname(path.resolve(near));
-    const dir = path.join(parent, `.${stagingStem(near)}.${process.pid}.${Date.now().toString(36)}.check`);
+  private constructor(readonly dir: string, private readonly options: CheckFolderOptions) {
+    this.release = trackStaged(dir);
+  }
+
+  /** A new folder beside `near` (the output a conversion stages): the staged file can always be linked. */
+  static beside(near: string, options: CheckFolderOptions = {}): CheckFolder {
+    const dir = path.join(path.dirname(path.resolve(near)), `.${stagingStem(near)}.${process.pid}.${Date.now().toString(36)}.check`);
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
     } catch (e) {
       throw writeFailure(e, near);
     }
-    this.dir = dir;
-    this.release = trackStaged(dir);
+    return new CheckFolder(dir, options);
+  }
+
+  /**
+   * A new folder in the system's temporary directory, for a check that writes nothing beside the user's
+   * files (`verify`): files on the same file system are linked, others have their weights written here.
+   */
+  static inTemp(options: CheckFolderOptions = {}): CheckFolder {
+    return new CheckFolder(scratchFolder().dir, options);
   }
 
   /**

@@ -17,7 +17,7 @@ describe('CheckFolder', () => {
   test('a graph that references its weights where they sit checks the same as the file itself', async () => {
     const copy = path.join(dir, 'deploy.onnx');
     fs.copyFileSync(deploy, copy);
-    const folder = new CheckFolder(copy);
+    const folder = CheckFolder.beside(copy);
     try {
       const m = readOnnx(copy);
       const put = folder.put('candidate', m);
@@ -45,7 +45,7 @@ describe('CheckFolder', () => {
     const bytes = fs.readFileSync(copy);
     bytes.writeFloatLE(bytes.readFloatLE(range.offset) + 1, range.offset);
     fs.writeFileSync(copy, bytes);
-    const folder = new CheckFolder(copy);
+    const folder = CheckFolder.beside(copy);
     try {
       const r = await verifyModels(train, folder.graphFor('candidate', copy), { ep: 'cpu' });
       expect(r.ok).toBe(false);
@@ -58,7 +58,7 @@ describe('CheckFolder', () => {
     const exdev = () => {
       throw Object.assign(new Error('cross-device link'), { code: 'EXDEV' });
     };
-    const folder = new CheckFolder(path.join(dir, 'x.onnx'), { link: exdev });
+    const folder = CheckFolder.beside(path.join(dir, 'x.onnx'), { link: exdev });
     try {
       const m = readOnnx(deploy);
       expect(folder.canReference(m)).toBe(false);

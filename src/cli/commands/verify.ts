@@ -12,7 +12,7 @@ export async function runVerify(a: VerifyArgs, out: Output): Promise<number> {
   const progress = progressPrinter(out);
   let report;
   try {
-    report = await verify(a.reference, a.candidate, defined({ ...verifyOptionsFrom(a), compareEps: a['compare-eps'], onEvent: progress }));
+    report = await verify(a.reference, a.candidate, defined({ ...verifyOptionsFrom(a), compareEps: a['compare-eps'], scheme: a.scheme, arch: a.arch, entry: a.entry, bnEps: a['bn-eps'], opset: a.opset, onEvent: progress }));
   } finally {
     progress.stop();
   }
