@@ -247,7 +247,12 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
 async function checkStaged(input: string, out: { readonly staged: string; readonly output: string }, options: VerifyOptions): Promise<VerifyReport> {
   const folder = CheckFolder.beside(out.output);
   try {
-    return await verifyModels(folder.graphFor('reference', input), folder.graphFor('candidate', out.staged), options);
+    const candidate = folder.graphFor('candidate', out.staged);
+    try {
+      return await verifyModels(folder.graphFor('reference', input), candidate, options);
+    } catch (e) {
+      throw ourModelRefused(e, candidate, out.output);
+    }
   } finally {
     folder.remove();
   }
