@@ -212,6 +212,11 @@ export class Graph {
     }
     return this.order;
   }
+  /** The node after `node` in the order, or null (O(1)). */
+  nextNode(node: Node): Node | null {
+    if (node._graph !== this) throw new GraphEditError(`${node.label} is not in this graph`);
+    return node._next;
+  }
   /** Where a node stands in `nodes` (O(1) while the order is unchanged); -1 if it is not in this graph. */
   position(node: Node): number {
     if (node._graph !== this) return -1;

@@ -156,7 +156,7 @@ function wrapInFloat32(g: Graph, n: Node): void {
     const readers = [...y.uses];
     const wasOutput = g.isGraphOutput(y);
     g.renameValue(y, g.freshName(`${name}_fp32`));
-    const after = g.nodes[g.nodes.indexOf(n) + 1];
+    const after = g.nextNode(n);
     const down = g.insertNode({ opType: 'Cast', name: `${n.name}/CastToFloat16`, inputs: [y], outputs: [name], attributes: [{ name: 'to', value: { type: 'int', value: FLOAT16 } }] }, after ? { before: after } : {});
     for (const u of readers) g.setInput(u.node, u.index, down.outputs[0]);
     if (wasOutput) g.replaceGraphOutput(y, down.outputs[0]);

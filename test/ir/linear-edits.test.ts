@@ -5,6 +5,7 @@
 // scans this replaced gave sixteen).
 import { Graph, Node, Value } from '../../src/ir/graph';
 import { cleanup } from '../../src/ir/passes/cleanup';
+import { ACYCLIC, WELL_FORMED } from '../../src/ir/passes/properties';
 import { toposort } from '../../src/ir/passes/toposort';
 
 const COUNTED = ['indexOf', 'lastIndexOf', 'includes', 'filter', 'map', 'some', 'every', 'find', 'findIndex', 'forEach', 'reduce', 'flatMap', 'slice', 'splice', 'concat'] as const;
@@ -81,6 +82,19 @@ describe('graph work is linear', () => {
     linear({ small: visits(() => fanOut(5000)), large: visits(() => fanOut(20000)) });
   });
 
+  test('checking a graph of n graph inputs is well formed', () => {
+    const make = (n: number) => {
+      const g = new Graph();
+      for (let i = 0; i < n; i++) {
+        const x = g.ensureValue(`x${i}`);
+        g.addGraphInput(x);
+        g.addGraphOutput(g.insertNode({ opType: 'Relu', inputs: [x], outputs: [`y${i}`] }).outputs[0]);
+      }
+      return g;
+    };
+    linear(scaling(make, (g) => expect(WELL_FORMED.violation(g)).toBeUndefined(), 2000));
+  });
+
   test('removing readers one by one, reading the use count between', () => {
     linear(
       scaling(fanOut, (g) => {
@@ -110,7 +124,7 @@ describe('graph work is linear', () => {
     expect(g.nodes.map((n) => n.name)).toEqual(Array.from({ length: 50 }, (_, i) => `r${i}`));
   });
 
-  test('toposort of n readers listed before their producer', () => {
+  test('toposort (and the acyclic check it needs) of n readers listed before their producer', () => {
     const make = (n: number) => {
       const g = new Graph();
       const x = g.ensureValue('x');
@@ -121,6 +135,7 @@ describe('graph work is linear', () => {
       return g;
     };
     linear(scaling(make, (g) => toposort.run(g)));
+    linear(scaling(make, (g) => expect(ACYCLIC.violation(g)).toBeUndefined()));
     const g = make(10);
     toposort.run(g);
     expect(g.nodes.map((n) => n.name)).toEqual(['p', ...Array.from({ length: 10 }, (_, i) => `r${i}`)]);

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { DecodeError, FormatError, UserError } from '../../errors';
 import { Attribute, AttributeValue } from '../../ir/attribute';
 import { Graph, Node, Value, ValueType } from '../../ir/graph';
-import { dataflowOrder } from '../../ir/passes/toposort';
+import { dataflowOrder } from '../../ir/passes/dataflow-order';
 import { ByteSource, FileSource } from '../bytes';
 import { printable } from '../printable';
 import { Field, ProtoReader, Wire, fixed32ToFloat, last, toInt64 } from '../protobuf/reader';

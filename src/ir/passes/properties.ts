@@ -1,6 +1,7 @@
 // The properties passes promise and require (see pass.ts), each checked in one walk over the graph.
 import { Graph, Node } from '../graph';
 import { Property } from './pass';
+import { dataflowOrder } from './dataflow-order';
 
 /** Every node input is a graph input, an initializer, or the output of a node. */
 export const WELL_FORMED: Property = {
@@ -8,7 +9,7 @@ export const WELL_FORMED: Property = {
   violation(graph) {
     for (const n of graph.nodes) {
       for (const v of n.inputs) {
-        if (v && !v.producer && !v.initializer && !graph.inputs.includes(v)) return `${n.label} reads ${v.name}, which nothing defines`;
+        if (v && !v.producer && !v.initializer && !graph.isGraphInput(v)) return `${n.label} reads ${v.name}, which nothing defines`;
       }
     }
     return undefined;
@@ -32,26 +33,8 @@ export const UNIQUE_NODE_NAMES: Property = {
 export const ACYCLIC: Property = {
   name: 'acyclic',
   violation(graph) {
-    const pending = new Map<Node, number>();
-    const readers = new Map<Node, Node[]>();
-    for (const n of graph.nodes) {
-      const deps = new Set<Node>();
-      for (const v of [...n.inputs, ...n._captures]) if (v?.producer && v.producer.graph === graph) deps.add(v.producer);
-      pending.set(n, deps.size);
-      for (const d of deps) readers.set(d, [...(readers.get(d) ?? []), n]);
-    }
-    const ready = graph.nodes.filter((n) => pending.get(n) === 0);
-    let done = 0;
-    while (ready.length) {
-      const n = ready.pop()!;
-      done++;
-      for (const r of readers.get(n) ?? []) {
-        const left = pending.get(r)! - 1;
-        pending.set(r, left);
-        if (left === 0) ready.push(r);
-      }
-    }
-    return done === graph.nodes.length ? undefined : `${graph.nodes.length - done} nodes lie on or after a cycle`;
+    const { stuck } = dataflowOrder(graph);
+    return stuck.length ? `${stuck.length} nodes lie on or after a cycle` : undefined;
   },
 };
 
