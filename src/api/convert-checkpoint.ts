@@ -39,7 +39,7 @@ export interface CheckpointResult {
   readonly verifySkipped?: string;
   readonly bytesWritten: number;
   readonly staged: StagedFile<number>;
-  /** Recorded with the output: in safetensors' __metadata__, or in a JSON sidecar for .pth and .wts. */
+  /** Recorded in the output where its format has a place for it (safetensors' __metadata__). */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly timings: Readonly<Record<string, number>>;
 }
@@ -128,11 +128,6 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
     staged,
     timings: { readMs, mergeMs: 0, writeMs: write.ms, verifyMs: 0 },
   };
-}
-
-/** Arch, scheme and source of a written checkpoint, for formats without a metadata header. */
-export function sidecarFor(output: string, format: OutputFormat): string | undefined {
-  return format === 'pth' || format === 'wts' ? `${output}.json` : undefined;
 }
 
 interface StageOutputOptions {

@@ -2,7 +2,7 @@
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
-import { StagedFile, checkOutputPath, scratchFolder, writeFileAtomic } from '../formats/atomic-file';
+import { StagedFile, checkOutputPath, scratchFolder } from '../formats/atomic-file';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -120,7 +120,6 @@ export async function convert(input: string, output: string, options: ConvertOpt
 
   let staged: StagedFile<number>;
   let result: ConvertResult;
-  let commit = () => staged.commit();
   let friendly: TrtReport | undefined;
   const trtPass = trt
     ? (m: OnnxModel) => {
@@ -142,27 +141,19 @@ export async function convert(input: string, output: string, options: ConvertOpt
   } else {
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
     const r = await checkpoints().convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
+    // One output, the file named: no second file beside it (see docs/robustness.md, "What is written").
     staged = r.staged;
-    const sidecar = checkpoints().sidecarFor(output, outputFormat);
-    if (sidecar && r.metadata) {
-      const info = { scheme: r.report.scheme, arch: r.architecture?.name ?? (r.architecture ? 'custom' : null), source: input, blocksMerged: r.report.blocks.length, bnEps: r.report.bnEps, writtenBy: 'repvgg-convert' };
-      const text = `${JSON.stringify(info, null, 2)}\n`;
-      commit = () => {
-        staged.commit();
-        writeFileAtomic(sidecar, (sink) => sink.write(Buffer.from(text)));
-      };
-    }
     result = {
       input, output: onnxOut, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
       bytesWritten: r.bytesWritten, timings: { ...r.timings, totalMs: performance.now() - started },
     };
   }
   if (result.verify && !result.verify.ok) {
-    if (options.keepFailed) commit();
+    if (options.keepFailed) staged.commit();
     else staged.abort();
     throw new ConversionCheckFailed({ ...result, written: options.keepFailed === true }, options.keepFailed === true);
   }
-  commit();
+  staged.commit();
   if (trt && friendly) return { ...result, trt: await buildEngine(trt, friendly, options, emit) };
   return result;
 }

@@ -49,13 +49,13 @@ describe('checkpoints on the command line', () => {
     expect(st.metadata['repvgg-convert.scheme']).toBe(j.checkpoint.scheme);
   });
 
-  test('.safetensors → .wts holds the same values, and a JSON sidecar records the scheme', () => {
+  test('.safetensors → .wts holds the same values, and nothing is written beside it', () => {
     const out = path.join(dir, 'official.wts');
     expect(cli(ckpt('official', 'train.safetensors'), out).code).toBe(0);
     const wts = readWts(out).tensors;
     const exp = readSafetensors(ckpt('official', 'deploy_expected.safetensors')).tensors;
     for (const [k, t] of exp) if (t.dtype === 'float32') expect(relError(toFloat32(wts.get(k)!), toFloat32(t))).toBeLessThan(1e-6);
-    expect(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'))).toMatchObject({ scheme: 'official', blocksMerged: 8 });
+    expect(fs.existsSync(`${out}.json`)).toBe(false);
   });
 
   test('.safetensors → .onnx reproduces PyTorch’s train-time outputs', async () => {

@@ -3,7 +3,7 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { tempDir } from '../helpers/fixtures';
+import { FIXTURES, tempDir } from '../helpers/fixtures';
 import { MAX_NODES } from '../../src/formats/onnx/read';
 import { fifo, onnxWithExternal, reluChain } from './hostile-files';
 
@@ -84,5 +84,36 @@ describe('graphs larger than the reader takes', () => {
     oneLine(r);
     expect(r.stderr).toMatch(new RegExp(`chain\\.onnx: the graph has ${MAX_NODES + 1} nodes, more than this tool reads`));
     expect(fs.readdirSync(dir)).toEqual(['chain.onnx']);
+  });
+});
+
+describe('a conversion writes the output it was named and nothing else', () => {
+  const TRAIN_PTH = path.join(FIXTURES, 'ckpt', 'official', 'train.pth');
+
+  test('an input named model.pth.json, converted to model.pth, is left as it was', async () => {
+    const dir = fs.mkdtempSync(path.join(root, 'side-'));
+    const input = path.join(dir, 'model.pth.json');
+    fs.copyFileSync(TRAIN_PTH, input);
+    const r = await cli([input, path.join(dir, 'model.pth'), '--no-verify']);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(input).equals(fs.readFileSync(TRAIN_PTH))).toBe(true);
+    expect(fs.readdirSync(dir).sort()).toEqual(['model.pth', 'model.pth.json']);
+  });
+
+  test.each([
+    ['.wts', 'file'],
+    ['.pth', 'file'],
+    ['.wts', 'folder'],
+    ['.pth', 'folder'],
+  ])('an existing <output>%s.json (a %s) stays as it was and the output is written', async (ext, kind) => {
+    const dir = fs.mkdtempSync(path.join(root, 'side-'));
+    const out = path.join(dir, `deploy${ext}`);
+    if (kind === 'file') fs.writeFileSync(`${out}.json`, 'notes the user keeps');
+    else fs.mkdirSync(`${out}.json`);
+    const r = await cli([TRAIN_PTH, out, '--no-verify']);
+    expect(r.code).toBe(0);
+    if (kind === 'file') expect(fs.readFileSync(`${out}.json`, 'utf8')).toBe('notes the user keeps');
+    else expect(fs.readdirSync(`${out}.json`)).toEqual([]);
+    expect(fs.readdirSync(dir).sort()).toEqual([`deploy${ext}`, `deploy${ext}.json`]);
   });
 });
