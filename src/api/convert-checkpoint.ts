@@ -5,7 +5,7 @@ import { Architecture, CheckpointReport, SchemeName, buildDeployOnnx, convertSta
 import { StateDict } from '../formats/state-dict';
 import { OnnxModel } from '../formats/onnx/read';
 import { CLASSIFIER_SCHEMES } from '../checkpoint/schemes';
-import { assertFinitePassthrough } from '../checkpoint/values';
+import { assertFiniteTensor } from '../reparam/values';
 import { UserError } from '../errors';
 import { InputFormat, OutputFormat, readWeights, stageWeights } from '../formats/registry';
 import { StagedFile } from '../formats/atomic-file';
@@ -97,7 +97,7 @@ export async function convertCheckpoint(
         verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
         verifyMs = v.ms;
       } else if (options.verify) {
-        verifySkipped = `${report.scheme} weights belong to a detector whose graph is not in the checkpoint, so no ONNX pair can be built; the merge math is the one the ONNX path verifies`;
+        verifySkipped = `${report.scheme} blocks sit in detectors and backbones whose wiring is not in the checkpoint, so no ONNX pair can be built; the merge is the block model's, which the ONNX path verifies`;
       }
     } catch (e) {
       staged.abort();
@@ -114,7 +114,7 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   const report = inspectCheckpoint(sd, { scheme: options.scheme, bnEps: options.bnEps });
   const architecture = inferArchitecture(sd, { arch: options.arch, scheme: report.scheme });
   // Every weight passes through as it is.
-  for (const [key, t] of sd.tensors) assertFinitePassthrough(key, t);
+  for (const [key, t] of sd.tensors) assertFiniteTensor(key, t);
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
   // A TensorRT build reads the file back: it stays in the page cache.

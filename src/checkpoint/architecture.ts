@@ -7,7 +7,7 @@ import { StateDict } from '../formats/state-dict';
 import { Tensor } from '../tensor';
 import { DeployBlock, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join, under } from './keys';
-import { BlockShape, OfficialArch, archMismatch, findOfficialArch, OFFICIAL_ARCHS } from './official-archs';
+import { ArchFamily, BlockShape, OfficialArch, archMismatch, findOfficialArch, OFFICIAL_ARCHS } from './official-archs';
 import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SeLayout, SCHEMES, detectScheme } from './schemes';
 
 export interface ArchSe {
@@ -99,6 +99,9 @@ const LAYOUTS: Readonly<Partial<Record<SchemeName, Layout>>> = {
   },
   timm: { stem: 'stem', stage: /^stages\.(\d+)\.(\d+)$/, stageOf: (m) => ({ name: `stages.${m[1]}`, order: +m[1] + 1 }), firstStride: () => 2, head: 'head.fc' },
   mmpretrain: { stem: 'stem', stage: /^stage_(\d+)\.(\d+)$/, stageOf: (m) => ({ name: `stage_${m[1]}`, order: +m[1] }), firstStride: () => 2, head: 'head.fc' },
+  // MobileOne's stages hold depthwise / pointwise pairs: the first (depthwise) block of a stage has stride 2.
+  'mobileone-apple': { stem: 'stage0', stage: /^stage([1-9]\d*)\.(\d+)$/, stageOf: (m) => ({ name: `stage${m[1]}`, order: +m[1] }), firstStride: () => 2, head: 'linear' },
+  'mobileone-timm': { stem: 'stem', stage: /^stages\.(\d+)\.(\d+)$/, stageOf: (m) => ({ name: `stages.${m[1]}`, order: +m[1] + 1 }), firstStride: () => 2, head: 'head.fc' },
 };
 
 const AUX_HEAD = /(^|\.)stage\w*_aux\./;
@@ -116,7 +119,7 @@ export function inferArchitecture(sd: StateDict, options: InferOptions = {}): Ar
   const scheme = options.scheme ?? detectScheme(sd);
   const layout = LAYOUTS[scheme];
   if (!layout) {
-    throw new UserError(`the ${scheme} scheme is a detector, not a plain RepVGG classifier: its structure cannot be read from the weights`, {
+    throw new UserError(`${scheme} blocks sit in detectors and backbones whose wiring is not in the weights: no architecture can be read from them`, {
       code: 'UNSUPPORTED',
       hint: `architecture inference covers ${CLASSIFIER_SCHEMES.join(', ')}; the checkpoint itself still converts`,
     });
@@ -217,7 +220,8 @@ export function inferArchitecture(sd: StateDict, options: InferOptions = {}): Ar
     if (last && last.name === b.stage) stages[stages.length - 1] = { ...last, blocks: last.blocks + 1 };
     else stages.push({ name: b.stage, blocks: 1, width: b.outChannels });
   }
-  const shapes: BlockShape[][] = stages.map((s) => blocks.filter((b) => b.stage === s.name).map((b) => ({ outChannels: b.outChannels, groups: b.groups, seInternal: b.se?.internal ?? 0 })));
+  const convBranches = (b: ArchBlock) => b.train?.block.branches.filter((x) => x.steps[0]?.op === 'conv' && x.steps[0].weight.tensor.shape[2] === b.kernel[0] && x.steps[0].weight.tensor.shape[3] === b.kernel[1]).length;
+  const shapes: BlockShape[][] = stages.map((s) => blocks.filter((b) => b.stage === s.name).map((b) => ({ outChannels: b.outChannels, groups: b.groups, seInternal: b.se?.internal ?? 0, convBranches: convBranches(b) })));
   const named = nameArchitecture(scheme, shapes, options.arch);
   if (named && head && head.classes !== 1000) notes.push(`${named.name} with a ${head.classes}-class head (ImageNet has 1000)`);
 
@@ -283,12 +287,12 @@ function findHead(head: string, root: string, channels: number, tensors: Readonl
 }
 
 function nameArchitecture(scheme: SchemeName, shapes: BlockShape[][], forced?: string): OfficialArch | undefined {
-  const plus = scheme === 'repvggplus';
+  const family: ArchFamily = scheme === 'repvggplus' ? 'repvggplus' : scheme.startsWith('mobileone') ? 'mobileone' : 'repvgg';
   if (forced) {
     const a = findOfficialArch(forced);
-    const why = a.plus !== plus ? `${a.name} is ${a.plus ? '' : 'not '}a RepVGGplus model` : archMismatch(a, shapes);
+    const why = a.family !== family ? `${a.name} is a ${a.family} model, the weights are ${scheme}'s` : archMismatch(a, shapes);
     if (why) throw new UserError(`the weights are not ${a.name}: ${why}`, { code: 'BAD_USAGE' });
     return a;
   }
-  return OFFICIAL_ARCHS.find((a) => a.plus === plus && archMismatch(a, shapes) === undefined);
+  return OFFICIAL_ARCHS.find((a) => a.family === family && archMismatch(a, shapes) === undefined);
 }

@@ -4,12 +4,13 @@
 import { UserError } from '../errors';
 import { Value } from '../ir/graph';
 import { OnnxModel } from '../formats/onnx/read';
+import { join } from './keys';
 import { newOnnxModel, TensorSignature } from '../formats/onnx/build';
 import { StateDict } from '../formats/state-dict';
 import { Tensor, tensorFromArray } from '../tensor';
 import { ArchBlock, ArchSe, Architecture } from './architecture';
-import { BnKeys, ConvBranch } from './blocks';
-import { SchemeSpec, SCHEMES } from './schemes';
+import { Branch, BnStep, ConvStep, Step } from '../reparam/block';
+import { SCHEMES } from './schemes';
 import { GraphBuilder, float, int, int64Tensor, ints } from './onnx-graph';
 
 export const DEFAULT_INPUT_SHAPE: readonly number[] = [1, 3, 224, 224];
@@ -37,15 +38,9 @@ export function buildTrainOnnx(arch: Architecture, sd: StateDict, options: Train
   return build(arch, sd.tensors, options, 'train', (g, x, b) => {
     // In a mixed checkpoint, a block already converted is the same single conv in both graphs.
     if (!b.train) return deployConv(g, x, b, spec);
-    const t = b.train;
-    const scope = `/${b.name}`;
-    const parts: Value[] = [];
-    for (const role of spec.sumOrder) {
-      if (role === 'dense') parts.push(convBranch(g, x, t.dense, b, spec, eps));
-      if (role === 'oneByOne' && t.oneByOne) parts.push(convBranch(g, x, t.oneByOne, b, spec, eps));
-      if (role === 'identity' && t.identity) parts.push(batchNorm(g, x, t.identity.bn, scopeOf(b.name, t.identity.prefix), b.outChannels, eps));
-    }
-    return parts.reduce((sum, p) => g.op(scope, 'Add', [sum, p]));
+    // The branches in the order the scheme's training forward sums them.
+    const parts = b.train.block.branches.map((br) => branchGraph(g, x, br, b, eps));
+    return parts.reduce((sum, p) => g.op(`/${b.name}`, 'Add', [sum, p]));
   });
 }
 
@@ -123,27 +118,61 @@ function build(arch: Architecture, tensors: ReadonlyMap<string, Tensor>, o: Onnx
   });
 }
 
-function convAttrs(kernel: readonly [number, number], stride: number, groups: number) {
+function convAttrs(kernel: readonly [number, number], stride: number, groups: number, pads?: readonly number[]) {
   const [kh, kw] = kernel;
   return [
     ints('dilations', [1, 1]),
     int('group', groups),
     ints('kernel_shape', [kh, kw]),
-    ints('pads', [kh >> 1, kw >> 1, kh >> 1, kw >> 1]),
+    ints('pads', pads ? [...pads] : [kh >> 1, kw >> 1, kh >> 1, kw >> 1]),
     ints('strides', [stride, stride]),
   ];
 }
 
-function convBranch(g: GraphBuilder, x: Value, c: ConvBranch, b: ArchBlock, spec: SchemeSpec, eps: number): Value {
-  const inputs = [x, g.weight(c.weight), ...(c.bias ? [g.weight(c.bias)] : [])];
-  const y = g.op(`${scopeOf(b.name, c.prefix)}/${spec.conv}`, 'Conv', inputs, convAttrs(c.kernel, b.stride, b.groups));
-  return c.bn ? batchNorm(g, y, c.bn, `${scopeOf(b.name, c.prefix)}/${spec.bn}`, b.outChannels, eps) : y;
+/** The module a parameter key belongs to: "stage1.0.rbr_dense.conv" of "stage1.0.rbr_dense.conv.weight". */
+const moduleOf = (key: string, leaf: string): string => key.slice(0, key.length - leaf.length - 1);
+
+/**
+ * One branch of the block model as ONNX ops, the block's stride on its last spatial step (its one conv
+ * for a plain branch), nodes named by the modules of their parameters.
+ */
+function branchGraph(g: GraphBuilder, x: Value, br: Branch, b: ArchBlock, eps: number): Value {
+  const spatial = br.steps.map((s, i) => ((s.op === 'conv' && s.weight.tensor.shape[2] * s.weight.tensor.shape[3] > 1) || s.op === 'avgpool' ? i : -1)).filter((i) => i >= 0);
+  const strided = spatial.length ? spatial[spatial.length - 1] : br.steps.findIndex((s) => s.op === 'conv');
+  let v = x;
+  br.steps.forEach((s: Step, i) => {
+    const stride = i === strided ? b.stride : 1;
+    switch (s.op) {
+      case 'conv':
+        v = convStep(g, v, s, b, stride);
+        break;
+      case 'bn':
+        v = batchNorm(g, v, s, scopeOf(b.name, moduleOf(s.mean.name, 'running_mean')), b.outChannels, eps);
+        break;
+      case 'avgpool': {
+        const [kh, kw] = s.kernel;
+        v = g.op(`${scopeOf(b.name, br.label ? join(b.name, br.label) : b.name)}/avg`, 'AveragePool', [v], [ints('kernel_shape', [kh, kw]), ints('pads', [...s.pads]), ints('strides', [stride, stride]), int('count_include_pad', s.countIncludePad ? 1 : 0)]);
+        break;
+      }
+      default:
+        throw new UserError(`a ${s.op} step of '${b.name}' has no graph built from weights`, { code: 'UNSUPPORTED', hint: 'export the ONNX from the training code and convert that instead' });
+    }
+  });
+  if (br.steps.length === 0 && b.stride !== 1) throw new Error(`'${b.name}': an identity branch at stride ${b.stride}`);
+  return v;
 }
 
-function batchNorm(g: GraphBuilder, x: Value, bn: BnKeys, scope: string, channels: number, eps: number): Value {
-  const param = (key: string | undefined, fill: number, name: string) =>
-    key ? g.weight(key) : g.constant(`${scope.slice(1).replace(/\//g, '.')}.${name}`, tensorFromArray([channels], new Float32Array(channels).fill(fill)));
-  const inputs = [x, param(bn.weight, 1, 'weight'), param(bn.bias, 0, 'bias'), g.weight(bn.mean), g.weight(bn.variance)];
+function convStep(g: GraphBuilder, x: Value, s: ConvStep, b: ArchBlock, stride: number): Value {
+  const module = moduleOf(s.weight.name, 'weight');
+  const inputs = [x, g.weight(s.weight.name), ...(s.bias ? [g.weight(s.bias.name)] : [])];
+  const k = s.weight.tensor.shape;
+  return g.op(`${scopeOf(b.name, module)}`, 'Conv', inputs, convAttrs([k[2], k[3]], stride, b.groups, s.pads));
+}
+
+function batchNorm(g: GraphBuilder, x: Value, bn: BnStep, scope: string, channels: number, eps: number): Value {
+  const param = (p: BnStep['gamma'], fill: number, name: string) =>
+    p ? g.weight(p.name) : g.constant(`${scope.slice(1).replace(/\//g, '.')}.${name}`, tensorFromArray([channels], new Float32Array(channels).fill(fill)));
+  const inputs = [x, param(bn.gamma, 1, 'weight'), param(bn.beta, 0, 'bias'), g.weight(bn.mean.name), g.weight(bn.variance.name)];
   return g.op(scope, 'BatchNormalization', inputs, [float('epsilon', eps), float('momentum', 0.9)]);
 }
 

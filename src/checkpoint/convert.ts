@@ -4,13 +4,14 @@
 // large checkpoint converts block by block.
 import { UserError } from '../errors';
 import { StateDict } from '../formats/state-dict';
-import { lazyKernelTensors } from '../reparam/lazy';
+import { biasBeforePads, checkSmallValues, mergedTensors } from '../reparam/merge';
+import { BlockReport, mergingReport } from '../reparam/report';
+import { assertFiniteTensor } from '../reparam/values';
 import { Tensor } from '../tensor';
 import { BlockScan, TrainBlock, scanBlocks } from './blocks';
 import { describeKeys, join } from './keys';
-import { BlockReport, BranchReport, CheckpointReport, DroppedKey } from './report';
-import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, denseWeightSuffix, deployWeightSuffix, detectScheme } from './schemes';
-import { assertFinitePassthrough, blameBlock, blockRows, checkBlock, mergeBlock } from './values';
+import { CheckpointReport, DroppedKey } from './report';
+import { CLASSIFIER_SCHEMES, SchemeName, SchemeSpec, SCHEMES, deployWeightSuffix, detectScheme } from './schemes';
 
 export interface ConvertOptions {
   /** Skip detection and read the keys with this scheme. */
@@ -52,9 +53,12 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
       hint: 'it can be used as it is; convert the training checkpoint to get a fresh deploy file',
     });
   }
-  const eps = report.bnEps;
   // Check every block's small tensors up front; kernels are checked as they merge (the output is staged, so a failure leaves nothing).
-  for (const b of scan.train) checkBlock(sd.tensors, b, eps);
+  for (const b of scan.train) {
+    checkSmallValues(b.block, b.geometry);
+    const biased = biasBeforePads(b.block, b.geometry).find((z) => z.bias.some((v) => Math.abs(v) > 1e-5));
+    if (biased) throw new UserError(`block '${b.name}': ${b.block.branches[biased.branch].label} zero-pads after steps that add a bias`, { code: 'UNSUPPORTED' });
+  }
 
   const firstKey = new Map<string, TrainBlock>();
   const owned = new Set<string>();
@@ -70,16 +74,11 @@ export function convertStateDict(sd: StateDict, options: ConvertOptions = {}): C
   for (const [key, t] of sd.tensors) {
     const block = firstKey.get(key);
     if (block) {
-      const shape: [number, number, number, number] = [block.outChannels, block.inPerGroup, block.kernel[0], block.kernel[1]];
-      const merged = lazyKernelTensors(shape, {
-        compute: () => mergeBlock(sd.tensors, block, eps),
-        rows: blockRows(sd.tensors, block, eps),
-        notFinite: () => blameBlock(sd.tensors, block, eps),
-      });
+      const merged = mergedTensors(block.block, block.geometry);
       put(block.deploy.weight, merged.weight);
       put(block.deploy.bias, merged.bias);
     } else if (!owned.has(key) && !dropped.has(key)) {
-      assertFinitePassthrough(key, t);
+      assertFiniteTensor(key, t);
       put(key, t);
     }
   }
@@ -91,20 +90,16 @@ function plan(sd: StateDict, options: ConvertOptions): Plan {
   const spec = SCHEMES[scheme];
   const bnEps = options.bnEps ?? spec.bnEps;
   if (!(Number.isFinite(bnEps) && bnEps >= 0)) throw new UserError(`BN eps must be a non-negative number, not ${bnEps}`, { code: 'BAD_USAGE' });
-  const scan = scanBlocks(sd.tensors, spec);
+  const scan = scanBlocks(sd.tensors, spec, bnEps);
   if (scan.train.length === 0 && scan.deploy.length === 0) {
-    throw new UserError(`no ${scheme} blocks: no key ends in '${denseWeightSuffix(spec)}' or '${deployWeightSuffix(spec)}' (keys: ${describeKeys([...sd.tensors.keys()])})`, {
+    throw new UserError(`no ${scheme} blocks: no key ends in '${spec.anchor}' or '${deployWeightSuffix(spec)}' (keys: ${describeKeys([...sd.tensors.keys()])})`, {
       code: 'UNSUPPORTED',
       hint: options.scheme ? 'leave the scheme out to detect it from the keys' : undefined,
     });
   }
 
   const droppedList: DroppedKey[] = [];
-  for (const b of scan.train) {
-    for (const bn of [b.dense.bn, b.oneByOne?.bn, b.identity?.bn]) {
-      if (bn?.count) droppedList.push({ key: bn.count, reason: 'num_batches_tracked of a merged BatchNorm (a training counter)' });
-    }
-  }
+  for (const b of scan.train) for (const key of b.counters) droppedList.push({ key, reason: 'num_batches_tracked of a merged BatchNorm (a training counter)' });
   const notes: string[] = [...sd.notes];
   if (scheme === 'repvggplus') {
     const aux = [...sd.tensors.keys()].filter((k) => AUX_HEAD.test(k));
@@ -113,7 +108,7 @@ function plan(sd: StateDict, options: ConvertOptions): Plan {
   }
   const blocks = blockReports(scan.train, sd.tensors, spec);
   if (options.bnEps === undefined && spec.bnEps !== 1e-5) notes.push(`BN eps ${spec.bnEps}: ${spec.name} training code sets it on every BatchNorm (the weights do not record it)`);
-  const dtypes = new Set(scan.train.flatMap((b) => [b.dense.weight, b.oneByOne?.weight].filter((k): k is string => !!k).map((k) => sd.tensors.get(k)!.dtype)));
+  const dtypes = new Set(scan.train.flatMap((b) => b.block.branches.flatMap((x) => x.steps.flatMap((s) => (s.op === 'conv' ? [s.weight.tensor.dtype] : [])))));
   const narrow = [...dtypes].filter((d) => d !== 'float32');
   if (narrow.length) notes.push(`merged weights are written as float32 (the branches are ${narrow.join('/')}); other tensors keep their dtype`);
   if (scan.train.length && scan.deploy.length) notes.push(`${scan.deploy.length} blocks were already single convs and pass through unchanged`);
@@ -141,17 +136,11 @@ function blockReports(blocks: readonly TrainBlock[], tensors: ReadonlyMap<string
   const keys = [...tensors.keys()];
   const chain = CLASSIFIER_SCHEMES.includes(spec.name);
   return blocks.map((b, i) => {
-    const branches: BranchReport[] = [b.dense, b.oneByOne].filter((x) => !!x).map((x) => ({ role: x!.role, kind: x!.bn ? 'conv+bn' : 'conv', prefix: x!.prefix, kernel: x!.kernel }));
-    if (b.identity) branches.push({ role: 'identity', kind: 'bn', prefix: b.identity.prefix });
     let groups = b.groups;
-    let groupsFrom: BlockReport['groupsFrom'] = groups === undefined ? undefined : 'identity';
     // In a plain chain the block reads the previous block's output.
     const prev = blocks[i - 1];
-    if (groups === undefined && chain && prev && prev.outChannels % b.inPerGroup === 0) {
-      groups = prev.outChannels / b.inPerGroup;
-      groupsFrom = 'previous block';
-    }
+    if (groups === undefined && chain && prev && prev.outChannels % b.inPerGroup === 0) groups = prev.outChannels / b.inPerGroup;
     const se = spec.se ? keys.some((k) => k.startsWith(`${join(b.name, spec.se!.module)}.`)) : false;
-    return { name: b.name, branches, outChannels: b.outChannels, inPerGroup: b.inPerGroup, groups, groupsFrom, identity: !!b.identity, se, deploy: b.deploy };
+    return mergingReport(b.block, b.geometry, { stride: null, groups: groups ?? null, se, deploy: b.deploy, ...(groups === undefined ? { inPerGroup: b.inPerGroup } : {}) });
   });
 }

@@ -1,28 +1,9 @@
 // What a checkpoint conversion (or inspection) found and did, as data (cli/render.ts prints it).
+import type { BlockReport } from '../reparam/report';
 import { SchemeName } from './schemes';
 
-export interface BranchReport {
-  readonly role: 'dense' | 'oneByOne' | 'identity';
-  /** 'conv+bn', 'conv' (no BN: the conv bias carries it), or 'bn' (identity through a BatchNorm). */
-  readonly kind: 'conv+bn' | 'conv' | 'bn';
-  readonly prefix: string;
-  /** [kh, kw] for conv branches. */
-  readonly kernel?: readonly [number, number];
-}
-
-export interface BlockReport {
-  readonly name: string;
-  readonly branches: readonly BranchReport[];
-  readonly outChannels: number;
-  readonly inPerGroup: number;
-  /** Set when the weights decide it: from the identity branch (in = out) or the previous block's width. */
-  readonly groups?: number;
-  readonly groupsFrom?: 'identity' | 'previous block';
-  readonly identity: boolean;
-  readonly se: boolean;
-  /** Keys of the merged conv in the deploy form. */
-  readonly deploy: { readonly weight: string; readonly bias: string };
-}
+/** A block as every path reports it (reparam/report.ts); checkpoints fill in the keys it is written under. */
+export type { BlockReport } from '../reparam/report';
 
 export interface DroppedKey {
   readonly key: string;

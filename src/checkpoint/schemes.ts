@@ -1,15 +1,18 @@
-// The key schemes of the RepVGG implementations in the wild, and telling them apart from the keys alone.
-// A scheme fixes the branch names inside a block, the conv/BN names inside a branch, the deploy conv name,
-// the SE layout and the BN eps its training code uses (the eps is not in the weights).
+// The key schemes of the re-parameterizable blocks in the wild, and telling them apart from the keys
+// alone. A scheme is a recipe of the block model (reparam/block.ts): the modules of a block in the
+// order the training forward sums them, the steps inside each module and the keys of each step, the
+// deploy conv's name, the SE layout and the BN eps the training code uses (the eps is not in the
+// weights). Adding a family here is one entry of SCHEMES (and, when its keys look like another's, one
+// line in FAMILIES).
 import { UserError } from '../errors';
 import { StateDict } from '../formats/state-dict';
 import { describeKeys, join, prefixBefore } from './keys';
 
-export type SchemeName = 'official' | 'repvggplus' | 'timm' | 'mmpretrain' | 'yolov6' | 'yolov7';
+export const SCHEME_NAMES = [
+  'official', 'repvggplus', 'timm', 'mmpretrain', 'yolov6', 'yolov7', 'yolov6-qarepvgg', 'yolov6-qarepvgg2', 'mobileone-apple', 'mobileone-timm', 'acnet', 'dbb',
+] as const;
 
-export const SCHEME_NAMES: readonly SchemeName[] = ['official', 'repvggplus', 'timm', 'mmpretrain', 'yolov6', 'yolov7'];
-
-export type BranchRole = 'dense' | 'oneByOne' | 'identity';
+export type SchemeName = (typeof SCHEME_NAMES)[number];
 
 /** Squeeze-and-excitation inside a block: pool, 1x1 down (bias), ReLU, 1x1 up (bias), sigmoid, scale. */
 export interface SeLayout {
@@ -24,66 +27,138 @@ export interface SeLayout {
   readonly pool: 'window' | 'global';
 }
 
+/**
+ * A step inside a module, with its keys relative to the module (`conv: ''` is the module itself, a bare
+ * conv). Convs are 'same'-padded (k // 2) unless `valid`; a kernel of 'block' size is the block's
+ * largest; `pad` and `avgpool` work over the block's kernel size.
+ */
+export type StepRecipe =
+  | { readonly conv: string; readonly valid?: boolean; readonly plusIdentity?: boolean }
+  | { readonly bn: string }
+  | { readonly pad: 'prefix' }
+  | { readonly avgpool: 'valid' | 'same' };
+
+export interface BranchRecipe {
+  /** The module under the block ('rbr_dense'); 'rbr_conv.*' is a list rbr_conv.0, rbr_conv.1, …; '' when the steps' modules sit under the block itself. */
+  readonly module: string;
+  /** Names the branch in reports where `module` is ''. */
+  readonly label?: string;
+  /** Alternative step lists; the first whose keys are all there is taken. */
+  readonly variants: readonly (readonly StepRecipe[])[];
+  /** A branch with no keys at all, there when the block maps C channels to C at stride 1 (see SchemeSpec.strided). */
+  readonly keyless?: boolean;
+}
+
 export interface SchemeSpec {
   readonly name: SchemeName;
   /** Where the names come from, for reports. */
   readonly source: string;
-  readonly dense: string;
-  readonly oneByOne: string;
-  readonly identity: string;
-  /** Names of the conv and the BN inside a conv branch. */
-  readonly conv: string;
-  readonly bn: string;
+  /** The key under a block that names it (its first branch's conv weight): 'rbr_dense.conv.weight'. */
+  readonly anchor: string;
+  /** In the order the training forward sums them. */
+  readonly branches: readonly BranchRecipe[];
   /** The single conv of the deploy form. */
   readonly deploy: string;
+  /** Modules under a block that are neither branches nor merged, kept as they are (QARepVGG's BN after the sum). */
+  readonly kept?: readonly string[];
+  /** Blocks that downsample (stride 2), by name, where keyless branches depend on the stride: YOLOv6's stem and the first block of each ERBlock. */
+  readonly strided?: RegExp;
   readonly se?: SeLayout;
   /** Activation module name (for ONNX node names). */
   readonly act: string;
-  /** Order of the branch additions in the training forward. */
-  readonly sumOrder: readonly BranchRole[];
   /** BN eps the scheme's training code sets; PyTorch's default unless the code changes it. */
   readonly bnEps: number;
 }
 
-const RBR = { dense: 'rbr_dense', oneByOne: 'rbr_1x1', identity: 'rbr_identity', deploy: 'rbr_reparam' } as const;
-const OFFICIAL_SUM: readonly BranchRole[] = ['dense', 'oneByOne', 'identity'];
+const conv = (m: string, o: { valid?: boolean; plusIdentity?: boolean } = {}): StepRecipe => ({ conv: m, ...o });
+const bn = (m: string): StepRecipe => ({ bn: m });
+const convBn = (c = 'conv', b = 'bn'): readonly StepRecipe[] => [conv(c), bn(b)];
+const one = (steps: readonly StepRecipe[]): readonly (readonly StepRecipe[])[] => [steps];
+
+/** RepVGG's three branches under a scheme's names. */
+function repvgg(dense: string, oneByOne: string, identity: string, c = 'conv', b = 'bn', order: 'dense-first' | 'one-first' = 'dense-first'): BranchRecipe[] {
+  const d = { module: dense, variants: one(convBn(c, b)) };
+  const o = { module: oneByOne, variants: one(convBn(c, b)) };
+  const i = { module: identity, variants: one([bn('')]) };
+  return order === 'dense-first' ? [d, o, i] : [o, d, i];
+}
+
+const RBR = repvgg('rbr_dense', 'rbr_1x1', 'rbr_identity');
+/** EfficientRep's downsampling blocks: the stem and the first block of every ERBlock. */
+const YOLOV6_DOWNSAMPLE = /(^|\.)(stem|ERBlock_\d+\.0)$/;
+const QA: BranchRecipe[] = [
+  { module: 'rbr_dense', variants: one(convBn()) },
+  { module: 'rbr_1x1', variants: one([conv('')]) },
+  { module: 'rbr_identity', variants: one([]), keyless: true },
+];
+const MOBILEONE = (skip: string, convs: string, scale: string): BranchRecipe[] => [
+  { module: scale, variants: one(convBn()) },
+  { module: skip, variants: one([bn('')]) },
+  { module: `${convs}.*`, variants: one(convBn()) },
+];
 
 export const SCHEMES: Readonly<Record<SchemeName, SchemeSpec>> = {
   official: {
-    name: 'official', source: 'DingXiaoH/RepVGG repvgg.py', ...RBR, conv: 'conv', bn: 'bn', act: 'nonlinearity',
-    se: { module: 'se', down: 'down', up: 'up', placement: 'before-act', pool: 'window' },
-    sumOrder: OFFICIAL_SUM, bnEps: 1e-5,
+    name: 'official', source: 'DingXiaoH/RepVGG repvgg.py', anchor: 'rbr_dense.conv.weight', branches: RBR, deploy: 'rbr_reparam', act: 'nonlinearity',
+    se: { module: 'se', down: 'down', up: 'up', placement: 'before-act', pool: 'window' }, bnEps: 1e-5,
   },
   repvggplus: {
-    name: 'repvggplus', source: 'DingXiaoH/RepVGG repvggplus.py', ...RBR, conv: 'conv', bn: 'bn', act: 'nonlinearity',
-    se: { module: 'post_se', down: 'down', up: 'up', placement: 'after-act', pool: 'window' },
-    sumOrder: OFFICIAL_SUM, bnEps: 1e-5,
+    name: 'repvggplus', source: 'DingXiaoH/RepVGG repvggplus.py', anchor: 'rbr_dense.conv.weight', branches: RBR, deploy: 'rbr_reparam', act: 'nonlinearity',
+    se: { module: 'post_se', down: 'down', up: 'up', placement: 'after-act', pool: 'window' }, bnEps: 1e-5,
   },
   timm: {
-    name: 'timm', source: 'timm byobnet.py RepVggBlock', dense: 'conv_kxk', oneByOne: 'conv_1x1', identity: 'identity',
-    deploy: 'reparam_conv', conv: 'conv', bn: 'bn', act: 'act',
-    se: { module: 'attn', down: 'fc1', up: 'fc2', placement: 'before-act', pool: 'global' },
-    sumOrder: ['oneByOne', 'dense', 'identity'], bnEps: 1e-5,
+    name: 'timm', source: 'timm byobnet.py RepVggBlock', anchor: 'conv_kxk.conv.weight', branches: repvgg('conv_kxk', 'conv_1x1', 'identity', 'conv', 'bn', 'one-first'),
+    deploy: 'reparam_conv', act: 'act', se: { module: 'attn', down: 'fc1', up: 'fc2', placement: 'before-act', pool: 'global' }, bnEps: 1e-5,
   },
   mmpretrain: {
-    name: 'mmpretrain', source: 'mmpretrain backbones/repvgg.py', dense: 'branch_3x3', oneByOne: 'branch_1x1', identity: 'branch_norm',
-    deploy: 'branch_reparam', conv: 'conv', bn: 'norm', act: 'act',
-    se: { module: 'se_layer', down: 'conv1.conv', up: 'conv2.conv', placement: 'before-act', pool: 'global' },
-    sumOrder: OFFICIAL_SUM, bnEps: 1e-5,
+    name: 'mmpretrain', source: 'mmpretrain backbones/repvgg.py', anchor: 'branch_3x3.conv.weight', branches: repvgg('branch_3x3', 'branch_1x1', 'branch_norm', 'conv', 'norm'),
+    deploy: 'branch_reparam', act: 'act', se: { module: 'se_layer', down: 'conv1.conv', up: 'conv2.conv', placement: 'before-act', pool: 'global' }, bnEps: 1e-5,
   },
   // YOLOv6 and YOLOv7 set every BN to eps 1e-3 in initialize_weights.
-  yolov6: {
-    name: 'yolov6', source: 'YOLOv6 yolov6/layers/common.py RepVGGBlock', ...RBR, conv: 'conv', bn: 'bn', act: 'nonlinearity',
-    sumOrder: OFFICIAL_SUM, bnEps: 1e-3,
+  yolov6: { name: 'yolov6', source: 'YOLOv6 yolov6/layers/common.py RepVGGBlock', anchor: 'rbr_dense.conv.weight', branches: RBR, deploy: 'rbr_reparam', act: 'nonlinearity', bnEps: 1e-3 },
+  yolov7: { name: 'yolov7', source: 'YOLOv7 models/common.py RepConv', anchor: 'rbr_dense.0.weight', branches: repvgg('rbr_dense', 'rbr_1x1', 'rbr_identity', '0', '1'), deploy: 'rbr_reparam', act: 'act', bnEps: 1e-3 },
+  'yolov6-qarepvgg': {
+    name: 'yolov6-qarepvgg', source: 'YOLOv6 yolov6/layers/common.py QARepVGGBlock', anchor: 'rbr_dense.conv.weight', branches: QA, deploy: 'rbr_reparam', kept: ['bn'], strided: YOLOV6_DOWNSAMPLE, act: 'nonlinearity', bnEps: 1e-3,
   },
-  yolov7: {
-    name: 'yolov7', source: 'YOLOv7 models/common.py RepConv', ...RBR, conv: '0', bn: '1', act: 'act',
-    sumOrder: OFFICIAL_SUM, bnEps: 1e-3,
+  'yolov6-qarepvgg2': {
+    name: 'yolov6-qarepvgg2', source: 'YOLOv6 yolov6/layers/common.py QARepVGGBlockV2', anchor: 'rbr_dense.conv.weight',
+    branches: [...QA, { module: 'rbr_avg', variants: one([{ avgpool: 'same' }]), keyless: true }], deploy: 'rbr_reparam', kept: ['bn'], strided: YOLOV6_DOWNSAMPLE, act: 'nonlinearity', bnEps: 1e-3,
+  },
+  'mobileone-apple': {
+    name: 'mobileone-apple', source: 'apple/ml-mobileone mobileone.py MobileOneBlock', anchor: 'rbr_conv.0.conv.weight', branches: MOBILEONE('rbr_skip', 'rbr_conv', 'rbr_scale'),
+    deploy: 'reparam_conv', act: 'activation', se: { module: 'se', down: 'reduce', up: 'expand', placement: 'before-act', pool: 'global' }, bnEps: 1e-5,
+  },
+  'mobileone-timm': {
+    name: 'mobileone-timm', source: 'timm byobnet.py MobileOneBlock', anchor: 'conv_kxk.0.conv.weight', branches: MOBILEONE('identity', 'conv_kxk', 'conv_scale'),
+    deploy: 'reparam_conv', act: 'act', se: { module: 'attn', down: 'fc1', up: 'fc2', placement: 'before-act', pool: 'global' }, bnEps: 1e-5,
+  },
+  // ACNet's BNs are modules beside the convs: square_bn after square_conv, and so on.
+  acnet: {
+    name: 'acnet', source: 'DingXiaoH/ACNet acb.py ACBlock', anchor: 'square_conv.weight',
+    branches: ['square', 'ver', 'hor'].map((n) => ({ module: '', label: n, variants: one([conv(`${n}_conv`), bn(`${n}_bn`)]) })),
+    deploy: 'fused_conv', act: 'nonlinear', bnEps: 1e-5,
+  },
+  dbb: {
+    name: 'dbb', source: 'DingXiaoH/DiverseBranchBlock diversebranchblock.py', anchor: 'dbb_origin.conv.weight',
+    branches: [
+      { module: 'dbb_origin', variants: one(convBn()) },
+      { module: 'dbb_1x1', variants: one(convBn()) },
+      // BNAndPadLayer pads with what its BN gives for 0; the depthwise form pools the padded input itself.
+      { module: 'dbb_avg', variants: [[conv('conv'), bn('bn.bn'), { pad: 'prefix' }, { avgpool: 'valid' }, bn('avgbn')], [{ avgpool: 'same' }, bn('avgbn')]] },
+      {
+        module: 'dbb_1x1_kxk',
+        variants: [
+          [conv('idconv1', { plusIdentity: true }), bn('bn1.bn'), { pad: 'prefix' }, conv('conv2', { valid: true }), bn('bn2')],
+          [conv('conv1'), bn('bn1.bn'), { pad: 'prefix' }, conv('conv2', { valid: true }), bn('bn2')],
+        ],
+      },
+    ],
+    deploy: 'dbb_reparam', act: 'nonlinear', bnEps: 1e-5,
   },
 };
 
 /** Schemes whose models are a plain chain of blocks with a classifier head: architecture inference works. */
-export const CLASSIFIER_SCHEMES: readonly SchemeName[] = ['official', 'repvggplus', 'timm', 'mmpretrain'];
+export const CLASSIFIER_SCHEMES: readonly SchemeName[] = ['official', 'repvggplus', 'timm', 'mmpretrain', 'mobileone-apple', 'mobileone-timm'];
 
 export function schemeSpec(name: SchemeName): SchemeSpec {
   return SCHEMES[name];
@@ -95,52 +170,85 @@ export function parseSchemeName(name: string): SchemeName {
   throw new UserError(`unknown key scheme '${name}'`, { code: 'BAD_USAGE', hint: `use one of ${SCHEME_NAMES.join(', ')}` });
 }
 
-/** The dense-branch conv weight, which every training-form block has: its key names the block. */
-export function denseWeightSuffix(s: SchemeSpec): string {
-  return `${s.dense}.${s.conv}.weight`;
-}
-
 export function deployWeightSuffix(s: SchemeSpec): string {
   return `${s.deploy}.weight`;
 }
 
-/** Key families that look alike: official, RepVGGplus and YOLOv6 share every block name. */
+/** Schemes whose training keys share a block anchor, in the order their claims are tried. */
 interface Family {
   readonly label: string;
-  readonly train?: string;
-  readonly deploy: string;
+  readonly anchor: string;
   readonly schemes: readonly SchemeName[];
 }
 
 const FAMILIES: readonly Family[] = [
-  { label: 'rbr_dense.conv / rbr_1x1.conv / rbr_identity', train: 'rbr_dense.conv.weight', deploy: 'rbr_reparam.weight', schemes: ['official', 'repvggplus', 'yolov6'] },
-  { label: 'rbr_dense.0 / rbr_1x1.0 / rbr_identity', train: 'rbr_dense.0.weight', deploy: 'rbr_reparam.weight', schemes: ['yolov7'] },
-  { label: 'conv_kxk.conv / conv_1x1.conv / identity', train: 'conv_kxk.conv.weight', deploy: 'reparam_conv.weight', schemes: ['timm'] },
-  { label: 'branch_3x3.conv / branch_1x1.conv / branch_norm', train: 'branch_3x3.conv.weight', deploy: 'branch_reparam.weight', schemes: ['mmpretrain'] },
+  { label: 'rbr_dense.conv / rbr_1x1 / rbr_identity', anchor: 'rbr_dense.conv.weight', schemes: ['repvggplus', 'yolov6-qarepvgg', 'official', 'yolov6'] },
+  { label: 'rbr_dense.0 / rbr_1x1.0 / rbr_identity', anchor: 'rbr_dense.0.weight', schemes: ['yolov7'] },
+  { label: 'conv_kxk.conv / conv_1x1.conv / identity', anchor: 'conv_kxk.conv.weight', schemes: ['timm'] },
+  { label: 'branch_3x3.conv / branch_1x1.conv / branch_norm', anchor: 'branch_3x3.conv.weight', schemes: ['mmpretrain'] },
+  { label: 'rbr_conv.N / rbr_scale / rbr_skip', anchor: 'rbr_conv.0.conv.weight', schemes: ['mobileone-apple'] },
+  { label: 'conv_kxk.N / conv_scale / identity', anchor: 'conv_kxk.0.conv.weight', schemes: ['mobileone-timm'] },
+  { label: 'square_conv / ver_conv / hor_conv', anchor: 'square_conv.weight', schemes: ['acnet'] },
+  { label: 'dbb_origin / dbb_1x1 / dbb_avg / dbb_1x1_kxk', anchor: 'dbb_origin.conv.weight', schemes: ['dbb'] },
 ];
 
-const REPVGGPLUS_MARKS = [/(^|\.)stage3_(first|second)\./, /(^|\.)post_se\./, /(^|\.)stage\d\w*_aux\./, /(^|\.)stage\d\.blocks\.\d+\./];
+/** Deploy-form checkpoints: schemes sharing a deploy conv name, in the order their claims are tried. */
+const DEPLOY_ORDER: readonly SchemeName[] = ['repvggplus', 'yolov6-qarepvgg', 'official', 'yolov7', 'yolov6', 'mobileone-apple', 'mobileone-timm', 'timm', 'mmpretrain', 'acnet', 'dbb'];
+
+const REPVGGPLUS_MARKS = [/(^|\.)stage3_(first|second)\./, /(^|\.)stage\d\w*_aux\./, /(^|\.)post_se\./, /(^|\.)stage\d\.blocks\.\d+\./];
 const OFFICIAL_BLOCK = /(^|\.)(stage0|stage\d+\.\d+)$/;
 const YOLOV7_BLOCK = /^model\.\d+$/;
 
+interface Seen {
+  readonly keys: readonly string[];
+  readonly has: (key: string) => boolean;
+  readonly shape: (key: string) => readonly number[] | undefined;
+  /** Block names: prefixes of the anchor (training form) or of the deploy conv. */
+  readonly blocks: readonly string[];
+  readonly form: 'train' | 'deploy';
+}
+
+/** Whether keys that fit several schemes are this one's. */
+const CLAIMS: Partial<Record<SchemeName, (s: Seen) => boolean>> = {
+  repvggplus: (s) => s.keys.some((k) => REPVGGPLUS_MARKS.some((re) => re.test(k))),
+  // A bare 1x1 conv in every block, or (deploy form) the BN after the sum kept beside the deploy conv.
+  'yolov6-qarepvgg': (s) =>
+    s.form === 'train'
+      ? s.blocks.every((b) => s.has(join(b, 'rbr_1x1.weight'))) && !s.blocks.some((b) => s.has(join(b, 'rbr_1x1.conv.weight')))
+      : s.blocks.every((b) => s.has(join(b, 'bn.running_mean'))),
+  official: (s) => s.blocks.every((b) => OFFICIAL_BLOCK.test(b)),
+  yolov7: (s) => s.form === 'train' || s.blocks.every((b) => YOLOV7_BLOCK.test(b)),
+  'mobileone-apple': (s) => s.blocks.every((b) => OFFICIAL_BLOCK.test(b)),
+  // MobileOne's deploy convs alternate depthwise kxk and pointwise 1x1; timm RepVGG's are all kxk.
+  'mobileone-timm': (s) => s.form === 'train' || s.blocks.some((b) => s.shape(join(b, 'reparam_conv.weight'))?.[2] === 1),
+};
+
 /**
  * The scheme the keys follow. Training-form names decide first; a checkpoint with only deploy convs is
- * told apart by its layout (official stage names, RepVGGplus marks, YOLOv7 `model.N`), else YOLOv6.
+ * told apart by its layout (official stage names, RepVGGplus marks, YOLOv7 `model.N`, a BN kept after
+ * QARepVGG's conv, MobileOne's pointwise convs), else YOLOv6.
  */
 export function detectScheme(sd: StateDict): SchemeName {
   const keys = [...sd.tensors.keys()];
+  const keySet = new Set(keys);
   const prefixes = (suffix: string) => keys.map((k) => prefixBefore(k, suffix)).filter((p): p is string => p !== undefined);
-  const train = FAMILIES.filter((f) => f.train).map((f) => ({ f, blocks: prefixes(f.train!) })).filter((x) => x.blocks.length > 0);
+  const seen = (blocks: readonly string[], form: 'train' | 'deploy'): Seen => ({ keys, has: (k) => keySet.has(k), shape: (k) => sd.tensors.get(k)?.shape, blocks, form });
+  const pick = (schemes: readonly SchemeName[], s: Seen): SchemeName => schemes.find((n) => CLAIMS[n]?.(s) ?? true) ?? schemes[schemes.length - 1];
+
+  const train = FAMILIES.map((f) => ({ f, blocks: prefixes(f.anchor) })).filter((x) => x.blocks.length > 0);
   if (train.length > 1) {
-    throw new UserError(`the keys mix several RepVGG key schemes: ${train.map((x) => `${x.blocks.length} blocks named ${x.f.label}`).join('; ')}`, {
+    throw new UserError(`the keys mix several key schemes: ${train.map((x) => `${x.blocks.length} blocks named ${x.f.label}`).join('; ')}`, {
       code: 'UNSUPPORTED',
       hint: `name the scheme to convert (one of ${SCHEME_NAMES.join(', ')})`,
     });
   }
-  if (train.length === 1) return refine(train[0].f, train[0].blocks, keys, 'train');
-
-  const deployFamilies = [...new Set(FAMILIES.map((f) => f.deploy))];
-  const deploy = deployFamilies.map((suffix) => ({ suffix, blocks: prefixes(suffix) })).filter((x) => x.blocks.length > 0);
+  if (train.length === 1) {
+    const name = pick(train[0].f.schemes, seen(train[0].blocks, 'train'));
+    if (name === 'yolov6-qarepvgg') assertQaVersionKnown(sd, train[0].blocks);
+    return name;
+  }
+  const suffixes = [...new Set(SCHEME_NAMES.map((n) => deployWeightSuffix(SCHEMES[n])))];
+  const deploy = suffixes.map((suffix) => ({ suffix, blocks: prefixes(suffix) })).filter((x) => x.blocks.length > 0);
   if (deploy.length > 1) {
     throw new UserError(`the keys mix several deploy-form schemes: ${deploy.map((x) => `${x.blocks.length} × ${x.suffix}`).join('; ')}`, {
       code: 'UNSUPPORTED',
@@ -148,21 +256,28 @@ export function detectScheme(sd: StateDict): SchemeName {
     });
   }
   if (deploy.length === 1) {
-    const family = FAMILIES.find((f) => f.deploy === deploy[0].suffix)!;
-    return refine(family, deploy[0].blocks, keys, 'deploy');
+    const schemes = DEPLOY_ORDER.filter((n) => deployWeightSuffix(SCHEMES[n]) === deploy[0].suffix);
+    return pick(schemes, seen(deploy[0].blocks, 'deploy'));
   }
-  const looked = FAMILIES.flatMap((f) => [f.train, f.deploy]).filter((s): s is string => !!s);
-  throw new UserError(`no RepVGG-style blocks in this checkpoint: no key ends in ${[...new Set(looked)].join(', ')} (keys: ${describeKeys(keys)})`, {
+  const looked = [...new Set([...FAMILIES.map((f) => f.anchor), ...suffixes])];
+  throw new UserError(`no re-parameterizable blocks in this checkpoint: no key ends in ${looked.join(', ')} (keys: ${describeKeys(keys)})`, {
     code: 'UNSUPPORTED',
-    hint: `supported schemes: ${SCHEME_NAMES.join(', ')}; see docs/checkpoints.md. Other block types (MobileOne, ACNet) convert from ONNX: export the training-time model with torch.onnx.export and convert the .onnx`,
+    hint: `supported schemes: ${SCHEME_NAMES.join(', ')}; see docs/checkpoints.md. A block of another family converts from ONNX: export the training-time model with torch.onnx.export and convert the .onnx`,
   });
 }
 
-function refine(f: Family, blocks: readonly string[], keys: readonly string[], form: 'train' | 'deploy'): SchemeName {
-  if (f.schemes.length === 1 && form === 'train') return f.schemes[0];
-  if (f.schemes.includes('repvggplus') && keys.some((k) => REPVGGPLUS_MARKS.some((re) => re.test(k)))) return 'repvggplus';
-  if (f.schemes.includes('official') && blocks.every((b) => OFFICIAL_BLOCK.test(b))) return 'official';
-  // rbr_reparam alone is shared by YOLOv6 and YOLOv7; YOLOv7 numbers its top-level modules model.N.
-  if (form === 'deploy' && f.deploy === join(RBR.deploy, 'weight') && blocks.every((b) => YOLOV7_BLOCK.test(b))) return 'yolov7';
-  return f.schemes.includes('yolov6') ? 'yolov6' : f.schemes[0];
+/**
+ * QARepVGGBlock and QARepVGGBlockV2 store the same keys; they differ by an average-pool branch in every
+ * block that maps C channels to C, which leaves no key. Where such blocks exist, the version must be named.
+ */
+function assertQaVersionKnown(sd: StateDict, blocks: readonly string[]): void {
+  const square = blocks.filter((b) => {
+    const s = sd.tensors.get(join(b, 'rbr_dense.conv.weight'))!.shape;
+    return s[0] === s[1] && !YOLOV6_DOWNSAMPLE.test(b);
+  });
+  if (square.length === 0) return;
+  throw new UserError(
+    `the keys are YOLOv6 QARepVGG's, whose two versions store the same keys: QARepVGGBlockV2 adds an average-pool branch (no weights) to its ${square.length} blocks with as many input as output channels (${describeKeys(square, 3)})`,
+    { code: 'UNSUPPORTED', hint: 'name the scheme: --scheme yolov6-qarepvgg for QARepVGGBlock, --scheme yolov6-qarepvgg2 for QARepVGGBlockV2' },
+  );
 }

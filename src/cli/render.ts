@@ -59,8 +59,8 @@ export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string 
   lines.push(r.blocks.length ? `merged ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}: ${byKind}` : 'merged: nothing (no block with branches found)');
   if (verbose) {
     for (const b of r.blocks) {
-      const groups = b.groups === undefined ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
-      lines.push(`  ${printable(b.name) || '(root)'}: ${blockShape(b)} → ${printable(b.deploy.weight)}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
+      const groups = b.groups === null ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
+      lines.push(`  ${printable(b.name) || '(root)'}: ${blockShape(b)} → ${printable(b.deploy?.weight ?? '')}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
     }
   }
   if (r.deployBlocks.length) lines.push(`already single convs: ${r.deployBlocks.length}${verbose ? ` (${r.deployBlocks.map((b) => printable(b)).join(', ')})` : ''}`);
@@ -72,9 +72,9 @@ export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string 
   return lines.join('\n');
 }
 
-/** "3x3 + 1x1 + identity": the block's branches, the same for every block of a kind. */
+/** "3x3 conv+bn, 1x1 conv+bn, bn": the block's branches, the same for every block of a kind. */
 function blockShape(b: BlockReport): string {
-  return b.branches.map((x) => (x.role === 'identity' ? 'identity' : `${x.kernel ? `${x.kernel[0]}x${x.kernel[1]}` : 'conv'}${x.kind === 'conv' ? ' (no BN)' : ''}`)).join(' + ');
+  return b.summary;
 }
 
 export function renderTrt(t: NonNullable<ConvertResult['trt']>): string {

@@ -3,7 +3,7 @@
 // memory from the weights' shapes.
 import { readWeights } from '../formats/registry';
 import {
-  ArchBlock, Architecture, BlockReport, CLASSIFIER_SCHEMES, CheckpointReport, DEFAULT_INPUT_SHAPE, DEFAULT_OPSET, SCHEMES, SchemeName,
+  ArchBlock, Architecture, CLASSIFIER_SCHEMES, CheckpointReport, DEFAULT_INPUT_SHAPE, DEFAULT_OPSET, SCHEMES, SchemeName,
   buildDeployOnnx, buildTrainOnnx, inferArchitecture, inspectCheckpoint, scanBlocks,
 } from '../checkpoint';
 import { UserError } from '../errors';
@@ -11,16 +11,8 @@ import { StateDict } from '../formats/state-dict';
 import { OnnxModel } from '../formats/onnx/read';
 import { Tensor } from '../tensor';
 import { GraphCost, graphCost } from './cost';
-import { BlockInfo, BranchInfo, CheckpointFacts, InspectReport } from './report';
-import { summarizeBranches } from '../reparam/kind';
-
-/** The kind of merge from the conv kernels and the number of skips (until checkpoints read the block model). */
-function mergeKind(kernels: readonly (readonly [number, number])[], skips: number): string {
-  if (kernels.some(([h, w]) => h !== w)) return 'ACNet';
-  const sizes = new Set(kernels.map(([h]) => h));
-  if (kernels.length === 2 && sizes.size === 2 && sizes.has(1) && skips <= 1) return skips ? 'RepVGG 3-branch' : 'RepVGG 2-branch';
-  return 'k-branch';
-}
+import { BlockInfo, CheckpointFacts, InspectReport } from './report';
+import { mergingReport, singleConvReport } from '../reparam/report';
 
 export interface InspectCheckpointOptions {
   readonly scheme?: SchemeName;
@@ -106,7 +98,7 @@ export function inspectStateDict(file: string, format: 'safetensors' | 'pth', sd
 /** The architecture, or why there is none. A name asked for must fit; otherwise a layout that does not read as a RepVGG classifier is reported, not fatal. */
 function architectureOf(sd: StateDict, scheme: SchemeName, arch: string | undefined): { arch?: Architecture; missing?: string } {
   if (!CLASSIFIER_SCHEMES.includes(scheme)) {
-    return { missing: `${scheme} weights belong to a detector, whose graph is not in the checkpoint` };
+    return { missing: `${scheme} blocks sit in detectors and backbones whose wiring is not in the checkpoint` };
   }
   try {
     return { arch: inferArchitecture(sd, { arch, scheme }) };
@@ -117,45 +109,15 @@ function architectureOf(sd: StateDict, scheme: SchemeName, arch: string | undefi
 }
 
 function archBlockInfo(b: ArchBlock): BlockInfo {
-  const branches: BranchInfo[] = [];
-  if (b.train) {
-    for (const c of [b.train.dense, b.train.oneByOne]) if (c) branches.push({ kind: c.bn ? 'conv+bn' : 'conv', kernel: c.kernel });
-    if (b.train.identity) branches.push({ kind: 'bn' });
-  } else branches.push({ kind: 'conv', kernel: b.kernel });
-  return {
-    name: b.name,
-    branches,
-    summary: summarizeBranches(branches),
-    stride: [b.stride, b.stride],
-    groups: b.groups,
-    identity: b.identity,
-    se: !!b.se,
-    merges: !!b.train,
-    kind: b.train ? mergeKind(branches.flatMap((x) => (x.kernel ? [x.kernel] : [])), b.identity ? 1 : 0) : 'already one conv',
-  };
+  const stride = [b.stride, b.stride];
+  if (!b.train) return singleConvReport(b.name, b.kernel, { stride, groups: b.groups, se: !!b.se });
+  return mergingReport(b.train.block, b.train.geometry, { name: b.name, stride, groups: b.groups, se: !!b.se, deploy: b.deploy.bias ? { weight: b.deploy.weight, bias: b.deploy.bias } : undefined });
 }
 
 /** Without an architecture: the blocks as the keys show them; strides are not in the weights. */
 function keyBlockInfo(sd: StateDict, report: CheckpointReport): BlockInfo[] {
-  const train = report.blocks.map((b: BlockReport): BlockInfo => {
-    const branches: BranchInfo[] = b.branches.map((x) => ({ kind: x.kind, ...(x.kernel ? { kernel: x.kernel } : {}) }));
-    return {
-      name: b.name,
-      branches,
-      summary: summarizeBranches(branches),
-      stride: null,
-      groups: b.groups ?? null,
-      identity: b.identity,
-      se: b.se,
-      merges: true,
-      kind: mergeKind(branches.flatMap((x) => (x.kernel ? [x.kernel] : [])), b.identity ? 1 : 0),
-    };
-  });
-  const deploy = scanBlocks(sd.tensors, SCHEMES[report.scheme]).deploy.map((d): BlockInfo => {
-    const branches = [{ kind: 'conv', kernel: d.kernel }];
-    return { name: d.name, branches, summary: summarizeBranches(branches), stride: null, groups: null, identity: false, se: false, merges: false, kind: 'already one conv' };
-  });
-  return [...train, ...deploy];
+  const deploy = scanBlocks(sd.tensors, SCHEMES[report.scheme], report.bnEps).deploy.map((d) => singleConvReport(d.name, d.kernel));
+  return [...report.blocks, ...deploy];
 }
 
 /**

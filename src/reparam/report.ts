@@ -27,6 +27,8 @@ export interface BlockReport {
   /** Checkpoints: the keys the merged conv is written under. */
   readonly deploy?: { readonly weight: string; readonly bias: string };
   readonly outChannels?: number;
+  /** Checkpoints: in_channels / groups, when the groups are not known. */
+  readonly inPerGroup?: number;
 }
 
 /** Branch descriptions and the identity flag of a block. */
@@ -37,16 +39,27 @@ export function branchFacts(block: Block): { branches: BranchInfo[]; summary: st
 }
 
 /** A block that merges: kind from the namer, stride and groups from the validator. */
-export function mergingReport(block: Block, g: Geometry, extra: { name?: string; se?: boolean; stride?: readonly number[] | null; deploy?: BlockReport['deploy'] } = {}): BlockReport {
+export function mergingReport(
+  block: Block,
+  g: Geometry,
+  extra: { name?: string; se?: boolean; stride?: readonly number[] | null; groups?: number | null; deploy?: BlockReport['deploy']; inPerGroup?: number } = {},
+): BlockReport {
   return {
     name: extra.name ?? block.name,
     ...branchFacts(block),
     stride: extra.stride === undefined ? [...g.stride] : extra.stride,
-    groups: g.group,
+    groups: extra.groups === undefined ? g.group : extra.groups,
+    ...(extra.inPerGroup !== undefined ? { inPerGroup: extra.inPerGroup } : {}),
     se: extra.se ?? false,
     merges: true,
     kind: blockKind(block),
     ...(extra.deploy ? { deploy: extra.deploy } : {}),
     outChannels: g.channelsOut,
   };
+}
+
+/** A block that already is one conv (a deploy-form block). */
+export function singleConvReport(name: string, kernel: readonly [number, number] | undefined, extra: { stride?: readonly number[] | null; groups?: number | null; se?: boolean } = {}): BlockReport {
+  const branches: BranchInfo[] = [{ kind: 'conv', ...(kernel ? { kernel } : {}) }];
+  return { name, branches, summary: summarizeBranches(branches), stride: extra.stride ?? null, groups: extra.groups ?? null, identity: false, se: extra.se ?? false, merges: false, kind: 'already one conv' };
 }

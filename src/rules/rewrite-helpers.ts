@@ -18,7 +18,9 @@ export function paramBaseName(weightNames: readonly string[], nodePrefix: string
   if (named.length === weightNames.length && named.length > 0) {
     let p = named[0];
     for (const n of named) while (!n.startsWith(p)) p = p.slice(0, -1);
-    const cut = p.lastIndexOf('.');
+    let cut = p.lastIndexOf('.');
+    // Branches that are entries of one list module (MobileOne's rbr_conv.0, rbr_conv.1, …) name the block one level up.
+    if (cut > 0 && named.length > 1 && named.every((n) => /^\d+\./.test(n.slice(cut + 1)))) cut = p.lastIndexOf('.', cut - 1);
     if (cut > 0) return `${p.slice(0, cut)}.${leaf}`;
   }
   const fromNodes = nodePrefix.split('/').filter((s) => s).join('.');

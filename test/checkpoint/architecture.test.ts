@@ -164,3 +164,69 @@ describe('ONNX built from official-g2-se weights', () => {
     );
   });
 });
+
+/**
+ * Keys and shapes of apple's or timm's MobileOne written from the published numbers: width multipliers,
+ * k conv branches (S0: 4), SE in the second half of stage 3 and in stage 4 (S4).
+ */
+function mobileOne(o: { wm: [number, number, number, number]; k: number; se?: boolean; timm?: boolean }): StateDict {
+  const t = new Map<string, Tensor>();
+  const names = o.timm ? { skip: 'identity', convs: 'conv_kxk', scale: 'conv_scale', se: 'attn', down: 'fc1', up: 'fc2' } : { skip: 'rbr_skip', convs: 'rbr_conv', scale: 'rbr_scale', se: 'se', down: 'reduce', up: 'expand' };
+  const bn = (p: string, c: number) => ['weight', 'bias', 'running_mean', 'running_var'].forEach((l) => t.set(`${p}.${l}`, shapeOnly([c])));
+  const block = (name: string, cin: number, cout: number, k: number, stride: number, groups: number, branches: number, se: boolean) => {
+    if (cin === cout && stride === 1) bn(`${name}.${names.skip}`, cout);
+    for (let i = 0; i < branches; i++) {
+      t.set(`${name}.${names.convs}.${i}.conv.weight`, shapeOnly([cout, cin / groups, k, k]));
+      bn(`${name}.${names.convs}.${i}.bn`, cout);
+    }
+    if (k > 1) {
+      t.set(`${name}.${names.scale}.conv.weight`, shapeOnly([cout, cin / groups, 1, 1]));
+      bn(`${name}.${names.scale}.bn`, cout);
+    }
+    if (se) {
+      const r = Math.floor(cout * 0.0625);
+      t.set(`${name}.${names.se}.${names.down}.weight`, shapeOnly([r, cout, 1, 1])).set(`${name}.${names.se}.${names.down}.bias`, shapeOnly([r]));
+      t.set(`${name}.${names.se}.${names.up}.weight`, shapeOnly([cout, r, 1, 1])).set(`${name}.${names.se}.${names.up}.bias`, shapeOnly([cout]));
+    }
+  };
+  let cin = Math.min(64, Math.floor(64 * o.wm[0]));
+  block(o.timm ? 'stem' : 'stage0', 3, cin, 3, 2, 1, 1, false);
+  [2, 8, 10, 1].forEach((n, s) => {
+    const planes = Math.floor([64, 128, 256, 512][s] * o.wm[s]);
+    const seFrom = o.se ? (s === 2 ? n - Math.floor(n / 2) : s === 3 ? 0 : n) : n;
+    for (let i = 0; i < n; i++) {
+      const stage = o.timm ? `stages.${s}` : `stage${s + 1}`;
+      block(`${stage}.${2 * i}`, cin, cin, 3, i === 0 ? 2 : 1, cin, o.k, i >= seFrom);
+      block(`${stage}.${2 * i + 1}`, cin, planes, 1, 1, 1, o.k, i >= seFrom);
+      cin = planes;
+    }
+  });
+  const head = o.timm ? 'head.fc' : 'linear';
+  t.set(`${head}.weight`, shapeOnly([1000, cin])).set(`${head}.bias`, shapeOnly([1000]));
+  return { tensors: t, metadata: {}, notes: [] };
+}
+
+test.each([
+  ['MobileOne-S0', { wm: [0.75, 1, 1, 2], k: 4 }],
+  ['MobileOne-S1', { wm: [1.5, 1.5, 2, 2.5], k: 1 }],
+  ['MobileOne-S2', { wm: [1.5, 2, 2.5, 4], k: 1 }],
+  ['MobileOne-S3', { wm: [2, 2.5, 3, 4], k: 1 }],
+  ['MobileOne-S4', { wm: [3, 3.5, 3.5, 4], k: 1, se: true }],
+] as const)('%s (apple and timm keys) is named from its shapes, with its strides and depthwise groups', (name, o) => {
+  for (const timm of [false, true]) {
+    const arch = inferArchitecture(mobileOne({ ...o, wm: [...o.wm], timm }));
+    expect(arch.name).toBe(name);
+    expect(arch.scheme).toBe(timm ? 'mobileone-timm' : 'mobileone-apple');
+    // 1 stem + 2 × (2 + 8 + 10 + 1) blocks; the first depthwise block of each stage strides.
+    expect(arch.blocks).toHaveLength(43);
+    expect(arch.blocks.filter((b) => b.stride === 2)).toHaveLength(5);
+    const dw = arch.blocks.filter((b) => b.kernel[0] === 3).slice(1);
+    expect(dw.every((b) => b.groups === b.inChannels)).toBe(true);
+    expect(arch.blocks.filter((b) => b.se).length).toBe(o.se ? 12 : 0);
+  }
+});
+
+test('MobileOne named the wrong size is refused with the first difference', () => {
+  expect(() => inferArchitecture(mobileOne({ wm: [1.5, 1.5, 2, 2.5], k: 1 }), { arch: 'mobileone-s2' })).toThrow(/the weights are not MobileOne-S2: .* wide in MobileOne-S2/);
+  expect(() => inferArchitecture(mobileOne({ wm: [1.5, 1.5, 2, 2.5], k: 1 }), { arch: 'RepVGG-A0' })).toThrow(/RepVGG-A0 is a repvgg model/);
+});

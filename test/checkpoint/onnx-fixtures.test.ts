@@ -26,7 +26,7 @@ async function run(model: OnnxModel, name: string, input: { shape: number[]; dat
   }
 }
 
-describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
+describe.each(['official', 'official-g2-se', 'mobileone-apple-s0', 'mobileone-apple-s4', 'mobileone-timm-s0'])('%s checkpoint as ONNX', (c) => {
   const sd = readSafetensors(path.join(CKPT, c, 'train.safetensors'));
   const input = readArray(path.join(CKPT, c, 'input'));
   const ref = readArray(path.join(CKPT, c, 'ref_train'));
@@ -63,14 +63,15 @@ describe.each(['official', 'official-g2-se'])('%s checkpoint as ONNX', (c) => {
   });
 });
 
-test.each(['official-g2-se', 'repvggplus', 'timm', 'mmpretrain'])('the ONNX rules turn the %s train graph into the deploy graph, with the converted weights', (c) => {
+test.each(['official-g2-se', 'repvggplus', 'timm', 'mmpretrain', 'mobileone-apple-s0', 'mobileone-timm-s0'])('the ONNX rules turn the %s train graph into the deploy graph, with the converted weights', (c) => {
   const sd = readSafetensors(path.join(CKPT, c, 'train.safetensors'));
   const arch = inferArchitecture(sd);
   const { tensors } = convertStateDict(sd);
-  const train = buildTrainOnnx(arch, sd, { inputShape: [1, 3, 32, 32] });
+  const shape = c.startsWith('mobileone') ? [1, 3, 64, 64] : [1, 3, 32, 32];
+  const train = buildTrainOnnx(arch, sd, { inputShape: shape });
   const report = reparameterize(train.graph);
   expect(report.refusals).toEqual([]);
-  expect(opHistogram(train.graph)).toEqual(opHistogram(buildDeployOnnx(arch, tensors, { inputShape: [1, 3, 32, 32] }).graph));
+  expect(opHistogram(train.graph)).toEqual(opHistogram(buildDeployOnnx(arch, tensors, { inputShape: shape }).graph));
   // The ONNX rules name every merged conv rbr_reparam; the checkpoint uses the scheme's own deploy name.
   for (const b of arch.blocks) {
     for (const leaf of ['weight', 'bias'] as const) {

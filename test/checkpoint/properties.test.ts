@@ -9,7 +9,7 @@ import { OnnxModel } from '../../src/formats/onnx/read';
 import { writeOnnx } from '../../src/formats/onnx/write';
 import { relError, tempDir } from '../helpers/fixtures';
 import { Rng, rng } from '../helpers/random';
-import { ClassifierScheme, SyntheticNet, syntheticClassifier } from './synthetic';
+import { ClassifierScheme, NAMES, SyntheticNet, syntheticClassifier } from './synthetic';
 
 const dir = tempDir();
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -42,7 +42,7 @@ async function forSeedsAsync(seeds: readonly number[], body: (r: Rng) => Promise
 
 /** The deploy key order the conversion must produce: each block's pair where its first branch key was. */
 function expectedOrder(net: SyntheticNet, scheme: ClassifierScheme): string[] {
-  const spec = SCHEMES[scheme];
+  const spec = { ...SCHEMES[scheme], ...NAMES[scheme] };
   const branchOf = (key: string) =>
     net.blocks.find((b) => [spec.dense, spec.oneByOne, spec.identity].some((n) => key.startsWith(`${b.name}.${n}.`)));
   const seen = new Set<string>();

@@ -74,10 +74,10 @@ test('keys of no known scheme are refused, showing some of them', () => {
     notes: [],
   };
   const e = userError(() => detectScheme(plain));
-  expect(e.message).toMatch(/no RepVGG-style blocks/);
+  expect(e.message).toMatch(/no re-parameterizable blocks/);
   expect(e.message).toContain("'conv1.weight'");
-  expect(e.hint).toMatch(/MobileOne, ACNet\) convert from ONNX: export the training-time model with torch\.onnx\.export/);
-  expect(() => convertStateDict(plain)).toThrow(/no RepVGG-style blocks/);
+  expect(e.hint).toMatch(/another family converts from ONNX: export the training-time model with torch\.onnx\.export/);
+  expect(() => convertStateDict(plain)).toThrow(/no re-parameterizable blocks/);
 });
 
 test('a forced scheme that does not fit the keys is refused', () => {
@@ -87,7 +87,7 @@ test('a forced scheme that does not fit the keys is refused', () => {
 test('two schemes in one checkpoint are refused unless one is named', () => {
   const timm = syntheticClassifier(rng(32), 'timm', { withSe: false });
   const mixed: StateDict = { tensors: new Map([...sd.tensors, ...timm.sd.tensors]), metadata: {}, notes: [] };
-  expect(userError(() => detectScheme(mixed)).message).toMatch(/mix several RepVGG key schemes/);
+  expect(userError(() => detectScheme(mixed)).message).toMatch(/mix several key schemes/);
   const { report } = convertStateDict(mixed, { scheme: 'timm' });
   expect(report.blocks.map((b) => b.name)).toEqual(timm.blocks.map((b) => b.name));
 });

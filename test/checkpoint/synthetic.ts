@@ -32,6 +32,14 @@ const LAYOUT: Record<ClassifierScheme, { stem: string; block: (stage: number, i:
   mmpretrain: { stem: 'backbone.stem', block: (s, i) => `backbone.stage_${s}.${i}`, head: 'head.fc' },
 };
 
+/** The branch module names of each scheme: dense, 1x1, identity, and the conv and BN inside a branch. */
+export const NAMES: Record<ClassifierScheme, { dense: string; oneByOne: string; identity: string; conv: string; bn: string }> = {
+  official: { dense: 'rbr_dense', oneByOne: 'rbr_1x1', identity: 'rbr_identity', conv: 'conv', bn: 'bn' },
+  repvggplus: { dense: 'rbr_dense', oneByOne: 'rbr_1x1', identity: 'rbr_identity', conv: 'conv', bn: 'bn' },
+  timm: { dense: 'conv_kxk', oneByOne: 'conv_1x1', identity: 'identity', conv: 'conv', bn: 'bn' },
+  mmpretrain: { dense: 'branch_3x3', oneByOne: 'branch_1x1', identity: 'branch_norm', conv: 'conv', bn: 'norm' },
+};
+
 /** Creation order of a block's parts, which fixes the key order of the state dict. */
 const ORDER: Record<ClassifierScheme, readonly ('se' | 'identity' | 'dense' | 'one')[]> = {
   official: ['se', 'identity', 'dense', 'one'],
@@ -41,7 +49,7 @@ const ORDER: Record<ClassifierScheme, readonly ('se' | 'identity' | 'dense' | 'o
 };
 
 export function syntheticClassifier(r: Rng, scheme: ClassifierScheme, options: { withSe?: boolean } = {}): SyntheticNet {
-  const spec = SCHEMES[scheme as SchemeName];
+  const spec = { ...SCHEMES[scheme as SchemeName], ...NAMES[scheme] };
   const layout = LAYOUT[scheme];
   const out = new Map<string, Tensor>();
   const put = (key: string, shape: number[], values: Float32Array) => out.set(key, tensorFromArray(shape, values));
