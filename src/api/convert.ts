@@ -3,6 +3,7 @@ import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
 import { StagedFile, checkOutputPath, scratchFolder } from '../formats/atomic-file';
+import { removeStaleStaging } from '../formats/stale-staging';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -114,6 +115,8 @@ export async function convert(input: string, output: string, options: ConvertOpt
   if (samePath(input, output)) throw new UserError(`the output ${output} is the input file; refusing to overwrite it`, { code: 'BAD_USAGE', hint: 'name a different output file' });
   // Before any reading: a path that cannot take the output fails now, not after the conversion.
   for (const p of trt ? [output, trt.onnx] : [output]) checkOutputPath(p);
+  // What a killed run left beside the output (or in the temporary folder) goes now, and is named.
+  for (const message of removeStaleStaging(trt ? [output, trt.onnx] : [output])) emit({ type: 'warning', message });
   const verify = options.verify !== false;
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);

@@ -6,6 +6,7 @@ import * as path from 'path';
 import type { SchemeName } from '../checkpoint/schemes';
 import { UserError } from '../errors';
 import { FORMATS, FormatName, detectInputFormat, readWeights, requireFile } from '../formats/registry';
+import { removeStaleStaging } from '../formats/stale-staging';
 import { CheckFolder } from '../verify/check-folder';
 import { checkOptions } from '../options';
 import { VerifyOptions, VerifyProgress, VerifyReport, verifyModels } from '../verify';
@@ -40,6 +41,8 @@ export async function verify(reference: string, candidate: string, options: Veri
   checkOptions(VERIFY_PAIR_OPTION_KINDS, options, 'verify()');
   requireFile(reference, 'reference model');
   requireFile(candidate, 'candidate model');
+  // Scratch folders a killed run left in the temporary folder go now, and are named.
+  for (const message of removeStaleStaging([])) options.onEvent?.({ type: 'warning', message });
   const referenceFormat = detectInputFormat(reference);
   if (referenceFormat !== 'onnx') return verifyCheckpoint(reference, referenceFormat, candidate, options);
   const { compareEps, onEvent, scheme, arch, entry, bnEps, opset, ...rest } = options;

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { UserError } from '../errors';
 import { kindOf } from './bytes';
 import { FileSink } from './sink';
+import { scratchPrefix, stagingName } from './stale-staging';
 
 export interface StagedFile<T> {
   /** The temporary file, complete and synced. */
@@ -45,7 +46,7 @@ export function removeStagedFiles(): void {
 export function scratchFolder(): { readonly dir: string; remove(): void } {
   let dir: string;
   try {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-convert-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), scratchPrefix()));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
       throw new UserError(`the temporary folder ${os.tmpdir()} does not exist, and the check needs scratch space there`, { code: 'CANNOT_WRITE', hint: 'point TMPDIR at an existing folder you may write to', cause: e });
@@ -160,7 +161,7 @@ export function writeFailure(e: unknown, target: string): unknown {
 export function stageFile<T>(target: string, write: (sink: FileSink) => T, options: StageOptions = {}): StagedFile<T> {
   checkOutputPath(target);
   const dir = path.dirname(path.resolve(target));
-  const tmp = path.join(dir, `.${stagingStem(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const tmp = path.join(dir, stagingName(stagingStem(target), 'tmp'));
   // The path the user named (a staged file inside external data's folder has its own).
   const name = options.label ?? target;
   let fd: number;

@@ -16,6 +16,7 @@ import { externalTensorProto, INLINE_BELOW } from '../formats/onnx/external-data
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
 import { encodeModel, streamParts, writeOnnx } from '../formats/onnx/write';
 import { FileSink } from '../formats/sink';
+import { stagingName } from '../formats/stale-staging';
 import { byteLength } from '../tensor';
 
 /** How one graph was put: which weights are references into files, and how many bytes were written inline. */
@@ -44,7 +45,7 @@ export class CheckFolder {
 
   /** A new folder beside `near` (the output a conversion stages): the staged file can always be linked. */
   static beside(near: string, options: CheckFolderOptions = {}): CheckFolder {
-    const dir = path.join(path.dirname(path.resolve(near)), `.${stagingStem(near)}.${process.pid}.${Date.now().toString(36)}.check`);
+    const dir = path.join(path.dirname(path.resolve(near)), stagingName(stagingStem(near), 'check'));
     try {
       fs.mkdirSync(dir, { mode: 0o700 });
     } catch (e) {

@@ -14,6 +14,7 @@ import { byteLength } from '../../tensor';
 import { StageOptions, StagedFile, checkOutputPath, noteCommitted, stageFile, stagingStem, syncFolder, trackStaged, writeFailure } from '../atomic-file';
 import { Message, Part } from '../protobuf/writer';
 import { FileSink } from '../sink';
+import { stagingName } from '../stale-staging';
 import { TensorField } from './fields';
 import { tensorPayload } from './tensor-proto';
 
@@ -123,9 +124,9 @@ export function stageModelWithData<T>(
   const dataTarget = dataFilePath(target);
   checkOutputPath(target);
   checkOutputPath(dataTarget);
-  let folder: string;
+  const folder = path.join(dir, stagingName(stagingStem(target), 'staging'));
   try {
-    folder = fs.mkdtempSync(path.join(dir, `.${stagingStem(target)}.`));
+    fs.mkdirSync(folder, { mode: 0o700 });
   } catch (e) {
     throw writeFailure(e, target);
   }
