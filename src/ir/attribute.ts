@@ -1,7 +1,7 @@
 // Node attributes: the values rules read, and the original bytes for writing an attribute back unchanged.
 // An attribute of the wrong type is the file's fault (exit 2), not ours.
 import { UserError } from '../errors';
-import { Part } from '../formats/protobuf/writer';
+import { Encoded } from './encoded';
 import { Tensor } from '../tensor';
 
 export type AttributeValue =
@@ -19,7 +19,7 @@ export interface Attribute {
   readonly name: string;
   readonly value: AttributeValue;
   /** The AttributeProto as read, when it came from a file. */
-  readonly raw?: Part;
+  readonly raw?: Encoded;
 }
 
 export function intAttr(attrs: ReadonlyMap<string, Attribute>, name: string, fallback: number): number {

@@ -3,7 +3,7 @@
 // rewrite inside `transaction` leaves the graph as it was. Every edit costs O(1) plus the links it
 // changes, whatever the size of the graph or the number of readers of a value, so that passes over
 // graphs of millions of nodes stay linear.
-import { Part } from '../formats/protobuf/writer';
+import { Encoded } from './encoded';
 import { Tensor } from '../tensor';
 import { Attribute } from './attribute';
 
@@ -103,10 +103,10 @@ export class Value {
 
 export interface Initializer {
   readonly tensor: Tensor;
-  /** The TensorProto as read; written back verbatim while the tensor is unchanged. */
-  readonly raw?: Part;
-  /** Fields to keep when the TensorProto is re-encoded (doc_string, metadata_props, unknown ones). */
-  readonly keep?: readonly Part[];
+  /** The tensor as read; written back verbatim while the tensor is unchanged. */
+  readonly raw?: Encoded;
+  /** Fields to keep when the tensor is re-encoded (doc_string, metadata_props, unknown ones). */
+  readonly keep?: readonly Encoded[];
 }
 
 export interface NodeSpec {
@@ -141,8 +141,8 @@ export class Node {
   readonly attributes: ReadonlyMap<string, Attribute>;
   /** Set when inputs or outputs changed since reading: the node must be re-encoded. */
   dirty = false;
-  /** The NodeProto as read (body without its framing, and its fields in order), for writing back. */
-  raw?: { readonly body: Part; readonly fields: readonly { no: number; part: Part }[] };
+  /** The node as read, for writing back while it is not dirty. */
+  raw?: Encoded;
 
   constructor(
     readonly opType: string,

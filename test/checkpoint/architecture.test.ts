@@ -222,7 +222,7 @@ test.each([
     expect(arch.blocks.filter((b) => b.stride === 2)).toHaveLength(5);
     const dw = arch.blocks.filter((b) => b.kernel[0] === 3).slice(1);
     expect(dw.every((b) => b.groups === b.inChannels)).toBe(true);
-    expect(arch.blocks.filter((b) => b.se).length).toBe(o.se ? 12 : 0);
+    expect(arch.blocks.filter((b) => b.se).length).toBe('se' in o && o.se ? 12 : 0);
   }
 });
 

@@ -17,6 +17,7 @@ import { FileSink } from '../sink';
 import { stagingName } from '../stale-staging';
 import { TensorField } from './fields';
 import { tensorPayload } from './tensor-proto';
+import { partsOf } from './encoded';
 
 /** protobuf refuses messages of 2 GiB or more. */
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -95,7 +96,7 @@ export function externalTensorProto(name: string, init: Initializer, where: { lo
     m.bytesField(TensorField.externalData, new Message().stringField(1, k).stringField(2, v));
   }
   m.varintField(TensorField.dataLocation, DATA_LOCATION_EXTERNAL);
-  m.add(...(init.keep ?? []));
+  m.add(...partsOf(init.keep ?? []));
   return m;
 }
 

@@ -11,6 +11,7 @@ import { Field, ProtoReader, Wire, fixed32ToFloat, last, toInt64 } from '../prot
 import { Part } from '../protobuf/writer';
 import { AttrField, AttrType, DimField, GraphField, ModelField, NodeField, OpsetField, ShapeField, TensorField, TensorTypeField, TypeField, ValueInfoField } from './fields';
 import { ExternalFiles, readTensorProto } from './tensor-proto';
+import { encodedNode, encodedPart, encodedParts } from './encoded';
 
 export interface RawField {
   readonly no: number;
@@ -156,7 +157,7 @@ function decodeGraph(r: ProtoReader, g: Field, external: ExternalFiles) {
     const t = readTensorProto(r, f.valueStart, f.end, external);
     if (graph.value(t.name)?.initializer) throw new DecodeError(`initializer ${printable(t.name)} appears twice`, f.start);
     const v = graph.ensureValue(t.name);
-    v.initializer = { tensor: t.tensor, raw: t.external ? undefined : rangeOf(s, f), keep: t.keep };
+    v.initializer = { tensor: t.tensor, raw: t.external ? undefined : encodedPart(rangeOf(s, f)), keep: encodedParts(t.keep) };
   }
   for (const f of fields) {
     if (f.no === GraphField.input || f.no === GraphField.output || f.no === GraphField.valueInfo) {
@@ -282,7 +283,7 @@ function readNode(r: ProtoReader, f: Field, graph: Graph, interned: Interned): v
     }
   }
   const node = new Node(opType, domain, name, attributes);
-  node.raw = new RawNode(r, f.valueStart, f.end);
+  node.raw = encodedNode(new RawNode(r, f.valueStart, f.end));
   if (node.domain === '' || node.domain === 'ai.onnx') checkArity(node, inputs.length, outputs.length, f.start);
   for (const o of outputs) {
     if (o.producer || o.initializer || graph.isGraphInput(o)) throw new DecodeError(`value ${printable(o.name)} is defined twice`, f.start);
@@ -368,7 +369,7 @@ function readAttribute(r: ProtoReader, f: Field): Attribute {
       value = { type: 'opaque', onnxType: type, captures: [...captures] };
     }
   }
-  return { name, value, raw: rangeOf(s, f) };
+  return { name, value, raw: encodedPart(rangeOf(s, f)) };
 }
 
 /** AttributeProto value fields and the AttributeType each belongs to (onnx.proto). */

@@ -13,6 +13,7 @@ import { samePath } from '../registry';
 import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
 import { OnnxModel } from './read';
 import { encodeTensorProto } from './tensor-proto';
+import { nodeBytesOf, partOf, partsOf } from './encoded';
 
 export interface EncodeOptions {
   /** Encodes an initializer's TensorProto another way (external data); undefined keeps the default. */
@@ -45,8 +46,8 @@ export function encodeGraph(model: OnnxModel, options: EncodeOptions = {}): Mess
       const init = v.initializer!;
       const custom = options.initializer?.(v.name, init);
       if (custom) m.bytesField(GraphField.initializer, custom);
-      else if (init.raw) m.add(init.raw);
-      else m.bytesField(GraphField.initializer, encodeTensorProto(v.name, init.tensor, init.keep));
+      else if (init.raw) m.add(partOf(init.raw));
+      else m.bytesField(GraphField.initializer, encodeTensorProto(v.name, init.tensor, partsOf(init.keep ?? [])));
     });
   const emitIo = (no: number, values: readonly Value[]) =>
     values.forEach((v) => {
@@ -108,19 +109,20 @@ function nodeFields(nodes: readonly Node[]): Part {
 const NODE_TAG = tag(GraphField.node, Wire.Bytes);
 
 export function encodeNode(n: Node): Part {
-  if (n.raw && !n.dirty) return n.raw.body;
+  const raw = n.raw && nodeBytesOf(n.raw);
+  if (raw && !n.dirty) return raw.body;
   const m = new Message();
   const names = (vs: readonly (Value | null)[]) => vs.map((v) => (v && !v.absent ? v.name : ''));
   const emitInputs = () => names(n.inputs).forEach((s) => m.stringField(NodeField.input, s));
   const emitOutputs = () => names(n.outputs).forEach((s) => m.stringField(NodeField.output, s));
-  if (n.raw) {
+  if (raw) {
     let inputsDone = false;
     let outputsDone = false;
-    if (!n.raw.fields.some((f) => f.no === NodeField.input)) {
+    if (!raw.fields.some((f) => f.no === NodeField.input)) {
       emitInputs();
       inputsDone = true;
     }
-    for (const f of n.raw.fields) {
+    for (const f of raw.fields) {
       if (f.no === NodeField.input) {
         if (!inputsDone) emitInputs();
         inputsDone = true;
@@ -137,7 +139,7 @@ export function encodeNode(n: Node): Part {
   if (n.name) m.stringField(NodeField.name, n.name);
   m.stringField(NodeField.opType, n.opType);
   for (const a of n.attributes.values()) {
-    if (a.raw) m.add(a.raw);
+    if (a.raw) m.add(partOf(a.raw));
     else m.bytesField(NodeField.attribute, encodeAttribute(a));
   }
   if (n.domain) m.stringField(NodeField.domain, n.domain);
