@@ -7,7 +7,11 @@ import { FileSink } from '../../src/formats/sink';
 import { Affine, Branch, affineOfBn, mergeBranches, rowMerge } from '../../src/math/kernel';
 import { lazyKernelTensors } from '../../src/reparam/lazy';
 import { streamLazyBytes, tensorBytes } from '../../src/tensor';
-import { tempDir } from '../helpers/fixtures';
+import { FIXTURES, tempDir } from '../helpers/fixtures';
+import { readOnnx } from '../../src/formats/onnx/read';
+import { readSafetensors } from '../../src/formats/safetensors';
+import { reparameterize } from '../../src/rules/pipeline';
+import { convertStateDict } from '../../src/checkpoint';
 import { Rng, rng } from '../helpers/random';
 
 // 256 channels of 3x3: 2.25 MiB of weights, three slices of at most 1 MiB.
@@ -86,4 +90,20 @@ test('NaN or Inf in the streamed rows stops the stream in its slice, through not
     // A poison in row 200 lies in the second slice: the first was already handed over.
     expect(slices).toBe(at < C * 9 * 113 ? 0 : 1);
   }
+});
+
+test('blocks whose full-size kernel is a float32 file range stream, from ONNX and from checkpoints alike', () => {
+  const m = readOnnx(path.join(FIXTURES, 'onnx', 'repvgg-bn', 'train.onnx'));
+  try {
+    reparameterize(m.graph);
+    const merged = [...m.graph.values].filter((v) => v.initializer && /rbr_reparam\.weight$/.test(v.name));
+    expect(merged).toHaveLength(8);
+    expect(merged.every((v) => v.initializer!.tensor.data.kind === 'lazy' && !!(v.initializer!.tensor.data as { stream?: unknown }).stream)).toBe(true);
+  } finally {
+    m.close();
+  }
+  const { tensors } = convertStateDict(readSafetensors(path.join(FIXTURES, 'ckpt', 'official', 'train.safetensors')));
+  const weights = [...tensors].filter(([k]) => k.endsWith('rbr_reparam.weight'));
+  expect(weights).toHaveLength(8);
+  expect(weights.every(([, t]) => t.data.kind === 'lazy' && !!t.data.stream)).toBe(true);
 });
