@@ -6,7 +6,7 @@
 import { UserError } from '../errors';
 import { firstNonFinite } from '../formats/finite';
 import { printable } from '../formats/printable';
-import { Affine } from '../math/kernel';
+import { Affine, affineOfBn } from '../math/kernel';
 import { Tensor, toFloat32 } from '../tensor';
 import { AffineStep, BnStep, Param } from './block';
 
@@ -65,10 +65,7 @@ function perChannel(p: Param | undefined, channels: number, fill: number, check:
 export function bnAffine(s: BnStep, channels: number, check = true): Affine {
   const variance = perChannel(s.variance, channels, 1, check);
   if (check) checkVariance(s.variance.name, variance, s.eps);
-  const gamma = perChannel(s.gamma, channels, 1, check);
-  const scale = new Float64Array(channels);
-  for (let c = 0; c < channels; c++) scale[c] = gamma[c] / Math.sqrt(variance[c] + s.eps);
-  return { scale, beta: perChannel(s.beta, channels, 0, check), mean: perChannel(s.mean, channels, 0, check) };
+  return affineOfBn({ gamma: perChannel(s.gamma, channels, 1, check), beta: perChannel(s.beta, channels, 0, check), mean: perChannel(s.mean, channels, 0, check), variance, eps: s.eps });
 }
 
 /** x · scale + shift (or x / scale − shift) as y = beta + (x − mean) · scale. */
