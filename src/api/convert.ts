@@ -243,7 +243,7 @@ async function checkStaged(input: string, out: { readonly staged: string; readon
   try {
     const candidate = folder.graphFor('candidate', out.staged);
     try {
-      return await verifyModels(folder.graphFor('reference', input), candidate, options);
+      return await verifyModels(folder.graphFor('reference', input), candidate, { ...options, probeFolder: folder });
     } catch (e) {
       throw ourModelRefused(e, candidate, out.output);
     }
@@ -279,7 +279,11 @@ function ourModelRefused(e: unknown, file: string, output: string): unknown {
 export class ConversionCheckFailed extends CheckFailedError {
   constructor(readonly result: ConvertResult, kept: boolean) {
     const problems = result.verify?.problems ?? [];
-    const what = problems.length > 0 ? `the deploy model could not be compared with the training-time model (${problems.join('; ')})` : 'the deploy model differs from the training-time model beyond tolerance';
+    const first = result.verify?.firstDifference;
+    const what =
+      problems.length > 0
+        ? `the deploy model could not be compared with the training-time model (${problems.join('; ')})`
+        : `the deploy model differs from the training-time model beyond tolerance${first ? `, from ${first.node} on` : ''}`;
     super(`${what}; ${kept ? `${result.output} was written anyway (--keep-failed)` : 'no output was written'}`);
   }
 }

@@ -36,6 +36,7 @@ export interface CheckFlags {
   readonly inputs?: readonly string[];
   readonly 'save-inputs'?: string;
   readonly 'save-results'?: string;
+  readonly 'per-block'?: boolean;
 }
 
 /** The check's options from its flags; an unnamed --input-shape stays under '*' (the library resolves it). */
@@ -50,5 +51,6 @@ export function verifyOptionsFrom(a: CheckFlags): Omit<VerifyOptions, 'onProgres
     inputs: a.inputs,
     saveInputs: a['save-inputs'],
     saveResults: a['save-results'],
+    perBlock: a['per-block'],
   });
 }

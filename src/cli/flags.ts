@@ -64,6 +64,7 @@ const CHECK_FLAGS = {
   atol: { kind: V.atol, placeholder: 'X', default: `${DEFAULT_ATOL}; FP16 ${DEFAULT_ATOL_FP16}`, describe: 'absolute tolerance: an element fails only if it exceeds both atol and rtol × |reference|', group: CHECK },
   rtol: { kind: V.rtol, placeholder: 'X', default: `${DEFAULT_RTOL}; FP16 ${DEFAULT_RTOL_FP16}`, describe: 'relative tolerance', group: CHECK },
   'input-shape': { kind: shapes, placeholder: 'SHAPE', default: "the model's, batch 1", describe: 'shape of an input: 1x3x224x224, or NAME:1x3x224x224; repeat for several inputs', group: CHECK },
+  'per-block': { kind: bool, describe: 'also compare every block end the two models share and name the first that differs (a failed check does this by itself)', group: CHECK },
   inputs: { kind: V.inputs, placeholder: 'FILE', default: 'seeded random', describe: 'inputs from a file, one sample each: x.npy, x.npz (arrays named after the inputs; sample0/NAME, … for several), raw x.bin:1x3x224x224; NAME=FILE names the input; repeat for more samples', group: CHECK },
   'save-inputs': { kind: V.saveInputs, placeholder: 'FILE.npz', describe: 'save the inputs the check fed (every sample) for numpy.load or --inputs', group: CHECK },
   'save-results': { kind: V.saveResults, placeholder: 'FILE.npz', describe: "save both models' outputs of every sample (reference/NAME, candidate/NAME)", group: CHECK },

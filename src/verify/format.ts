@@ -14,6 +14,7 @@ export function formatReport(report: VerifyReport): string {
   for (const n of report.inputNotes ?? []) lines.push(`  note: ${n}`);
   if (report.epReason.startsWith('auto:')) lines.push(`  on ${report.ep} by default: ${report.epReason.replace(/^auto: /, '')}`);
   for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
+  if (report.blocks) lines.push(...formatBlocks(report));
   for (const p of report.problems) lines.push(`  problem: ${p}`);
   const saved = [report.saved?.inputs && `inputs to ${report.saved.inputs}`, report.saved?.results && `outputs to ${report.saved.results}`].filter(Boolean);
   if (saved.length > 0) lines.push(`  saved ${saved.join(', ')}`);
@@ -25,6 +26,19 @@ function inputsFrom(report: VerifyReport): string {
   if (report.inputsFrom === 'random') return `, seed ${report.seed}`;
   const files = report.inputsFrom;
   return ` from ${files.length <= 3 ? files.join(', ') : `${files.slice(0, 2).join(', ')} and ${files.length - 2} more files`}`;
+}
+
+/** Where inside the models the first difference is, or that the compared block ends all match. */
+function formatBlocks(r: VerifyReport): string[] {
+  const blocks = r.blocks!;
+  const first = r.firstDifference;
+  if (!first) return [`  inside the models: all ${blocks.length} block ends compared match${r.ok ? '' : '; the difference arises after the last of them'}`];
+  const before = blocks.indexOf(first);
+  return [
+    `  first difference inside the models: at ${first.node} (${first.opType}, value "${first.value}"), block end ${before + 1} of ${blocks.length}: ` +
+      `max abs ${num(first.maxAbsError)}, max rel ${num(first.maxRelError)}, failing ${first.failingElements}/${first.elements}` +
+      (before > 0 ? `; the ${before} before it match` : ''),
+  ];
 }
 
 const SOURCE = { option: 'as given', 'inputs-outputs': 'float16 inputs/outputs', weights: 'float16 weights', default: 'default' } as const;

@@ -21,6 +21,8 @@ export const VERIFY_OPTION_KINDS = {
   saveResults: { type: 'string' },
   onProgress: { type: 'function' },
   gpuFacts: { type: 'object' },
+  perBlock: { type: 'boolean' },
+  probeFolder: { type: 'object' },
 } as const satisfies OptionTableOf<VerifyOptions>;
 
 /** The warning for options that shape random inputs when files give the inputs instead (undefined: none). */

@@ -36,6 +36,9 @@ export interface Timings {
   readonly totalMs: number;
 }
 
+/** A value compared inside the models: its name, the deploy node that makes it, and its numbers. */
+export type BlockReport = OutputReport & { readonly value: string; readonly node: string; readonly opType: string };
+
 export interface VerifyReport {
   readonly ok: boolean;
   /** The provider the candidate ran on (what `auto` chose). */
@@ -63,6 +66,13 @@ export interface VerifyReport {
   /** `candidateDtype` is set where the candidate takes another float type than the reference. */
   readonly inputs: Readonly<Record<string, { readonly dtype: string; readonly candidateDtype?: string; readonly shape: readonly number[] }>>;
   readonly outputs: Readonly<Record<string, OutputReport>>;
+  /**
+   * With perBlock, or after a failure: each value both graphs share at a block's end, in the deploy
+   * graph's order, compared like an output (the verdict stays the outputs').
+   */
+  readonly blocks?: readonly BlockReport[];
+  /** The first of `blocks` that differs beyond the tolerances: where the deploy model starts to go wrong. */
+  readonly firstDifference?: BlockReport;
   /** Reasons the pair is not equal beyond element errors: different inputs, missing outputs, ... */
   readonly problems: readonly string[];
   /** The files saveInputs and saveResults asked for, once written. */

@@ -17,6 +17,8 @@ import { prepareFeeds } from './feeds';
 import { candidateFeeds, InputDistribution } from './inputs';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenOptions, openReference } from './providers';
 import { ModelFacts, modelFacts } from './model-facts';
+import { CheckFolder } from './check-folder';
+import { Probe, probedPair } from './per-block';
 import type { GpuFacts } from './gpu-presence';
 import { runtimeVersion } from './runtime';
 import type { NullableStats, OutputReport, Precision, PrecisionSource, VerifyReport } from './report';
@@ -64,10 +66,41 @@ export interface VerifyOptions {
   saveInputs?: string;
   /** Save the reference's and the candidate's outputs, every sample, to this .npz. */
   saveResults?: string;
+  /**
+   * Also compare the values both graphs share at the ends of their blocks (extra outputs), and report
+   * the first that differs. A failed check does that by itself, to name the block.
+   */
+  perBlock?: boolean;
+  /** Where the graphs with extra outputs are written (the check folder of a conversion); default a new one in TMPDIR. */
+  probeFolder?: CheckFolder;
   onProgress?: (e: VerifyProgress) => void;
 }
 
 export async function verifyModels(reference: string, candidate: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  if (!options.perBlock) {
+    const report = await checkPair(reference, candidate, options);
+    // A failure names the first block that differs, where the graphs share the ends of their blocks.
+    if (report.ok || report.problems.length > 0) return report;
+    const located = await withProbes(reference, candidate, { ...options, saveInputs: undefined, saveResults: undefined });
+    return located ? { ...report, blocks: located.blocks, firstDifference: located.firstDifference } : report;
+  }
+  return (await withProbes(reference, candidate, options)) ?? checkPair(reference, candidate, options);
+}
+
+/** The check run on graphs with the values both share at their blocks' ends as extra outputs (per-block.ts); undefined when they share none. */
+async function withProbes(reference: string, candidate: string, options: VerifyOptions): Promise<VerifyReport | undefined> {
+  const folder = options.probeFolder ? undefined : CheckFolder.inTemp();
+  try {
+    const p = probedPair(options.probeFolder ?? folder!, reference, candidate);
+    if (p.probes.length === 0) return undefined;
+    const report = await checkPair(p.reference, p.candidate, options, p.probes);
+    return { ...report, reference, candidate };
+  } finally {
+    folder?.remove();
+  }
+}
+
+async function checkPair(reference: string, candidate: string, options: VerifyOptions, probes: readonly Probe[] = []): Promise<VerifyReport> {
   const started = performance.now();
   const o = settle(options);
   for (const file of [reference, candidate]) {
@@ -108,8 +141,14 @@ export async function verifyModels(reference: string, candidate: string, options
   } finally {
     await cand.session.release();
   }
+  // Probes are diagnostics: the verdict is the model's own outputs'.
+  const probed = new Set(probes.map((p) => p.value));
+  const outputs = Object.fromEntries(Object.entries(run.outputs).filter(([name]) => !probed.has(name)));
+  const blocks = probes.map((p) => ({ ...p, ...run.outputs[p.value] }));
+  const first = blocks.find((b) => !b.ok);
   return {
-    ok: run.problems.length === 0 && Object.values(run.outputs).every((r) => r.ok),
+    ok: run.problems.length === 0 && Object.values(outputs).every((r) => r.ok),
+    ...(probes.length > 0 ? { blocks, ...(first ? { firstDifference: first } : {}) } : {}),
     ep: cand.ep,
     device: cand.device,
     referenceEp: 'cpu',
@@ -124,7 +163,7 @@ export async function verifyModels(reference: string, candidate: string, options
     atol: tol.atol,
     rtol: tol.rtol,
     inputs: pair.inputs,
-    outputs: run.outputs,
+    outputs,
     problems: run.problems,
     ...(run.saved ? { saved: run.saved } : {}),
     reference,

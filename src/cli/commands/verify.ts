@@ -22,7 +22,7 @@ export async function runVerify(a: VerifyArgs, out: Output): Promise<number> {
     throw new CheckFailedError(
       report.problems.length > 0
         ? `${a.candidate} and ${a.reference} could not be compared: ${report.problems.join('; ')}`
-        : `${a.candidate} differs from ${a.reference} beyond atol ${report.atol} / rtol ${report.rtol}`,
+        : `${a.candidate} differs from ${a.reference} beyond atol ${report.atol} / rtol ${report.rtol}${report.firstDifference ? `, from ${report.firstDifference.node} on` : ''}`,
     );
   }
   return 0;
