@@ -29,6 +29,8 @@ export interface CheckpointOptions {
   readonly externalData?: boolean;
   /** A last pass over a deploy ONNX built from the weights (e.g. TensorRT shaping). */
   readonly onnxPass?: (m: OnnxModel) => void;
+  /** The placeholder of the output's stamp (stamp.ts), filled in once the check has run. */
+  readonly stamp?: string;
 }
 
 export interface CheckpointResult {
@@ -39,7 +41,7 @@ export interface CheckpointResult {
   readonly verifySkipped?: string;
   readonly bytesWritten: number;
   readonly staged: StagedFile<number>;
-  /** Recorded in the output where its format has a place for it (safetensors' __metadata__). */
+  /** Recorded in a safetensors output's __metadata__. */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly timings: Readonly<Record<string, number>>;
 }
@@ -77,7 +79,7 @@ export async function convertCheckpoint(
     const write = await phase(
       emit,
       'write',
-      () => stageOutput(output, formats.output, tensors, metadata, { arch: architecture, build, onnxPass: options.onnxPass, externalData: options.externalData, notReadBack: !(options.verify && architecture), onProgress: bytesProgress(emit, 'write') }),
+      () => stageOutput(output, formats.output, tensors, metadata, { arch: architecture, build, onnxPass: options.onnxPass, externalData: options.externalData, notReadBack: !(options.verify && architecture), onProgress: bytesProgress(emit, 'write'), stamp: options.stamp }),
       output,
     );
     const staged = write.value;
@@ -118,7 +120,7 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   const model = buildDeployOnnx(architecture, sd.tensors, { inputShape: options.inputShape, opset: options.opset });
   options.onnxPass?.(model);
   // A TensorRT build reads the file back: it stays in the page cache.
-  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct: !options.onnxPass, onProgress: bytesProgress(emit, 'write') }), output);
+  const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct: !options.onnxPass, stamp: options.stamp, onProgress: bytesProgress(emit, 'write') }), output);
   const staged = { ...write.value, result: write.value.result.bytes };
   return {
     report,
@@ -130,6 +132,7 @@ async function deployCheckpointToOnnx(sd: StateDict, output: string, options: Ch
   };
 }
 
+
 interface StageOutputOptions {
   readonly arch?: Architecture;
   readonly build: { inputShape?: readonly number[]; opset?: number };
@@ -138,14 +141,15 @@ interface StageOutputOptions {
   /** False when this run reads the output back (the check): it then stays in the page cache. */
   readonly notReadBack: boolean;
   readonly onProgress: (written: number, total: number | undefined) => void;
+  readonly stamp?: string;
 }
 
 function stageOutput(output: string, format: OutputFormat, tensors: ReadonlyMap<string, Tensor>, metadata: Record<string, string>, o: StageOutputOptions): StagedFile<number> {
-  if (format !== 'onnx') return stageWeights(output, format, tensors, metadata, { onProgress: o.onProgress, direct: o.notReadBack });
+  if (format !== 'onnx') return stageWeights(output, format, tensors, metadata, { onProgress: o.onProgress, direct: o.notReadBack, stamp: o.stamp });
   const model = buildDeployOnnx(o.arch!, tensors, o.build);
   o.onnxPass?.(model);
   // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
-  const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, onProgress: o.onProgress });
+  const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, stamp: o.stamp, onProgress: o.onProgress });
   return { ...s, result: s.result.bytes };
 }
 

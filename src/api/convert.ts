@@ -4,6 +4,9 @@ import { CheckFailedError, UserError } from '../errors';
 import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
 import { StagedFile, checkOutputPath, scratchFolder } from '../formats/atomic-file';
 import { removeStaleStaging } from '../formats/stale-staging';
+import { sha256Of } from '../formats/file-hash';
+import { placeholder } from '../formats/stamp';
+import { Provenance, checkRecord, provenance, stampOutput } from './provenance';
 import { expectOutput } from '../formats/sink';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -95,6 +98,8 @@ export interface ConvertResult {
   /** False when the check failed and nothing was written. */
   readonly written?: boolean;
   readonly bytesWritten: number;
+  /** What the output records of how it was made (tool, input digest, the check), also stamped in the file. */
+  readonly provenance?: Provenance;
   readonly timings: Readonly<Record<string, number>>;
 }
 
@@ -120,6 +125,10 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const verify = options.verify !== false;
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);
+  // The output records its input's digest (provenance.ts), hashed on a worker thread meanwhile.
+  const inputDigest = sha256Of(input);
+  inputDigest.catch(() => {}); // awaited before the commit; a run that fails earlier does not wait for it
+  const pending = placeholder();
 
   let staged: StagedFile<number>;
   let result: ConvertResult;
@@ -134,7 +143,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
     if (outputFormat !== 'onnx' && outputFormat !== 'trt') {
       throw new UserError(`an ONNX model converts to ONNX, not ${outputFormat}`, { code: 'UNSUPPORTED', hint: 'for deploy weights (.safetensors, .pth, .wts), convert the training checkpoint instead' });
     }
-    const r = await convertOnnxModel(input, onnxOut, options, verify, emit, trtPass);
+    const r = await convertOnnxModel(input, onnxOut, { ...options, stamp: pending }, verify, emit, trtPass);
     if ('failedFp32' in r) {
       const failed: ConvertResult = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, verify: r.failedFp32, written: false, bytesWritten: 0, timings: { ...r.timings, totalMs: performance.now() - started } };
       throw new ConversionCheckFailed(failed, false);
@@ -143,20 +152,31 @@ export async function convert(input: string, output: string, options: ConvertOpt
     result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, verifyFp32: r.verifyFp32, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
   } else {
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
-    const r = await checkpoints().convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass }, emit);
-    // One output, the file named: no second file beside it (see docs/robustness.md, "What is written").
+    const r = await checkpoints().convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass, stamp: pending }, emit);
     staged = r.staged;
     result = {
       input, output: onnxOut, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
       bytesWritten: r.bytesWritten, timings: { ...r.timings, totalMs: performance.now() - started },
     };
   }
-  if (result.verify && !result.verify.ok) {
-    if (options.keepFailed) staged.commit();
-    else staged.abort();
-    throw new ConversionCheckFailed({ ...result, written: options.keepFailed === true }, options.keepFailed === true);
+  const failed = result.verify !== undefined && !result.verify.ok;
+  if (failed && !options.keepFailed) {
+    staged.abort();
+    throw new ConversionCheckFailed({ ...result, written: false }, false);
   }
+  let made: Provenance;
+  try {
+    const check = result.verify ? checkRecord(result.verify) : { skipped: result.verifySkipped ?? 'not asked for (--no-verify)' };
+    const arch = result.architecture ? { arch: result.architecture.name ?? 'custom' } : {};
+    made = provenance(input, await inputDigest, check, { ...(result.checkpoint ? { scheme: result.checkpoint.scheme } : {}), ...arch });
+    stampOutput(staged.tmp, trt ? 'onnx' : outputFormat, pending, made);
+  } catch (e) {
+    staged.abort();
+    throw e;
+  }
+  result = { ...result, provenance: made };
   staged.commit();
+  if (failed) throw new ConversionCheckFailed({ ...result, written: true }, true);
   if (trt && friendly) return { ...result, trt: await buildEngine(trt, friendly, options, emit) };
   return result;
 }
@@ -182,7 +202,7 @@ async function buildEngine(paths: { onnx: string; engine: string }, friendly: Tr
   return { onnx: paths.onnx, engine: paths.engine, built: true, command: `${info.path} ${shellQuote(args)}`, trtexec: info.path, friendly };
 }
 
-async function convertOnnxModel(input: string, output: string, options: ConvertOptions, verify: boolean, emit: EventSink, modelPass?: (m: OnnxModel) => void) {
+async function convertOnnxModel(input: string, output: string, options: ConvertOptions & { readonly stamp: string }, verify: boolean, emit: EventSink, modelPass?: (m: OnnxModel) => void) {
   const read = await phase(emit, 'read', () => readOnnx(input), input);
   const model = read.value;
   try {
@@ -207,7 +227,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     modelPass?.(model);
     // A file this run reads back (the check, a TensorRT build) stays in the page cache.
     const direct = !verify && !modelPass;
-    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, onProgress: bytesProgress(emit, 'write') }), output);
+    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, stamp: options.stamp, onProgress: bytesProgress(emit, 'write') }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;
     let verifyMs = 0;

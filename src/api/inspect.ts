@@ -4,13 +4,17 @@ import type { InspectOptions, InspectReport } from '../inspect';
 import { checkOptions } from '../options';
 import { EventSink } from './events';
 import { INSPECT_OPTION_KINDS } from './option-kinds';
+import { Provenance, readProvenance } from './provenance';
 
 export interface InspectFileOptions extends InspectOptions {
   /** Warnings (an option that does not apply to this file), as convert() reports them. */
   readonly onEvent?: EventSink;
 }
 
-export async function inspect(file: string, options: InspectFileOptions = {}): Promise<InspectReport> {
+/** inspect's report, and what the model records of how it was made when this tool made it. */
+export type InspectResult = InspectReport & { readonly provenance?: Provenance };
+
+export async function inspect(file: string, options: InspectFileOptions = {}): Promise<InspectResult> {
   checkOptions(INSPECT_OPTION_KINDS, options, 'inspect()');
   const { onEvent, ...rest } = options;
   const format = detectInputFormat(file);
@@ -21,5 +25,7 @@ export async function inspect(file: string, options: InspectFileOptions = {}): P
     onEvent?.({ type: 'warning', message: `--${k} (${k}) applies only to ${k === 'entry' ? '.pth inputs' : 'checkpoint inputs (.safetensors, .pth)'}; ${file} is ${what}, so it is ignored` });
   }
   // Loaded on the first call: importing the library does not load inspect's code.
-  return (require('../inspect') as typeof import('../inspect')).inspectModel(file, rest);
+  const report = (require('../inspect') as typeof import('../inspect')).inspectModel(file, rest);
+  const made = readProvenance(file, format);
+  return made ? { ...report, provenance: made } : report;
 }

@@ -9,6 +9,7 @@ import type { Tensor } from '../tensor';
 import type { StageOptions, StagedFile } from './atomic-file';
 import { kindOf, openRegularFile } from './bytes';
 import type { StateDict } from './state-dict';
+import { STAMP_KEY, StampPlace } from './stamp';
 
 export type FormatName = 'onnx' | 'safetensors' | 'pth' | 'wts' | 'trt';
 export type InputFormat = 'onnx' | 'safetensors' | 'pth';
@@ -18,7 +19,20 @@ export type WeightsFormat = 'safetensors' | 'pth' | 'wts';
 
 export interface WeightsIo {
   read(file: string, options: { readonly entry?: string }): StateDict;
-  stage(target: string, tensors: ReadonlyMap<string, Tensor>, metadata: Readonly<Record<string, string>>, options: StageOptions): StagedFile<number>;
+  stage(target: string, tensors: ReadonlyMap<string, Tensor>, metadata: Readonly<Record<string, string>>, options: StageWeightsOptions): StagedFile<number>;
+}
+
+export interface StageWeightsOptions extends StageOptions {
+  /** A stamp (stamp.ts) to carry in the format's own place. */
+  readonly stamp?: string;
+}
+
+/** Where a format keeps its stamp, and how to read it back. */
+export interface StampIo {
+  readonly place: StampPlace;
+  /** The stamp sits JSON-escaped inside another JSON text (safetensors' header). */
+  readonly escaped?: boolean;
+  read(file: string): string | undefined;
 }
 
 export interface FormatEntry {
@@ -31,7 +45,18 @@ export interface FormatEntry {
   readonly sniff?: (head: Buffer, read: number, size: number) => boolean;
   /** Weight formats: read and stage. */
   readonly weights?: () => WeightsIo;
+  /** Output formats: the stamp every output carries (stamp.ts). */
+  readonly stamp?: StampIo;
 }
+
+const metadataStamp = (format: 'pth' | 'safetensors' | 'wts') => (file: string): string | undefined => {
+  const sd = readWeights(file, format);
+  try {
+    return sd.metadata[STAMP_KEY];
+  } finally {
+    sd.close?.();
+  }
+};
 
 const ZIP = (h: Buffer, n: number) => n >= 4 && h[0] === 0x50 && h[1] === 0x4b && h[2] === 0x03 && h[3] === 0x04;
 // The legacy (pre-1.6) torch.save format is a bare pickle stream.
@@ -50,9 +75,10 @@ export const FORMATS: Readonly<Record<FormatName, FormatEntry>> = {
       return {
         read: (file, o) => pth.readPth(file, o),
         stage: (target, tensors, _metadata, o) =>
-          stageFile(target, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(target).replace(/\.[^.]*$/, '') }), sink.written), o),
+          stageFile(target, (sink) => (writePthTo(sink, tensors, { archiveName: path.basename(target).replace(/\.[^.]*$/, ''), stamp: o.stamp }), sink.written), o),
       };
     },
+    stamp: { place: 'zip-entry', read: metadataStamp('pth') },
   },
   safetensors: {
     name: 'safetensors',
@@ -68,9 +94,11 @@ export const FORMATS: Readonly<Record<FormatName, FormatEntry>> = {
       const { stageFile } = require('./atomic-file') as typeof import('./atomic-file');
       return {
         read: (file) => st.readSafetensors(file),
-        stage: (target, tensors, metadata, o) => stageFile(target, (sink) => (st.writeSafetensorsTo(sink, tensors, metadata), sink.written), o),
+        stage: (target, tensors, metadata, o) =>
+          stageFile(target, (sink) => (st.writeSafetensorsTo(sink, tensors, o.stamp === undefined ? metadata : { ...metadata, [STAMP_KEY]: o.stamp }), sink.written), o),
       };
     },
+    stamp: { place: 'head', escaped: true, read: metadataStamp('safetensors') },
   },
   wts: {
     name: 'wts',
@@ -81,11 +109,17 @@ export const FORMATS: Readonly<Record<FormatName, FormatEntry>> = {
       const { stageFile } = require('./atomic-file') as typeof import('./atomic-file');
       return {
         read: (file) => wts.readWts(file),
-        stage: (target, tensors, _metadata, o) => stageFile(target, (sink) => (wts.writeWtsTo(sink, tensors), sink.written), o),
+        stage: (target, tensors, _metadata, o) => stageFile(target, (sink) => (wts.writeWtsTo(sink, tensors, { stamp: o.stamp }), sink.written), o),
       };
     },
+    stamp: { place: 'tail', read: metadataStamp('wts') },
   },
-  onnx: { name: 'onnx', extensions: ['.onnx'], described: 'an ONNX model' },
+  onnx: {
+    name: 'onnx',
+    extensions: ['.onnx'],
+    described: 'an ONNX model',
+    stamp: { place: 'tail', read: (file) => (require('./onnx/metadata') as typeof import('./onnx/metadata')).onnxMetadata(file)[STAMP_KEY] },
+  },
   trt: { name: 'trt', extensions: ['.plan', '.engine'], described: 'a TensorRT plan' },
 };
 
@@ -101,7 +135,7 @@ export function readWeights(file: string, format: FormatName, options: { readonl
 }
 
 /** Stages named tensors as a weights file of `format` beside `target`; the caller commits or aborts. */
-export function stageWeights(target: string, format: FormatName, tensors: ReadonlyMap<string, Tensor>, metadata: Readonly<Record<string, string>>, options: StageOptions = {}): StagedFile<number> {
+export function stageWeights(target: string, format: FormatName, tensors: ReadonlyMap<string, Tensor>, metadata: Readonly<Record<string, string>>, options: StageWeightsOptions = {}): StagedFile<number> {
   const io = FORMATS[format].weights;
   if (!io) throw new UserError(`weights cannot be written as ${FORMATS[format].described}`, { code: 'UNSUPPORTED', hint: 'use .safetensors, .pth or .wts' });
   return io().stage(target, tensors, metadata, options);

@@ -1,6 +1,8 @@
 // `repvgg-convert inspect <model>`: what a model is and what conversion would do to it; writes nothing.
 // The report goes to stdout, so it can be piped (`inspect m.onnx | grep stage`).
-import { inspect } from '../../api/inspect';
+import { InspectResult, inspect } from '../../api/inspect';
+import type { Provenance } from '../../api/provenance';
+import { printable } from '../../formats/printable';
 import type { GraphCost, InspectReport } from '../../inspect';
 import { defined, parseInputShapes } from '../args';
 import { InspectArgs } from '../flags';
@@ -15,8 +17,9 @@ export async function runInspect(a: InspectArgs, out: Output): Promise<number> {
   return 0;
 }
 
-export function renderInspect(r: InspectReport, verbose: boolean): string {
+export function renderInspect(r: InspectResult, verbose: boolean): string {
   const parts = [describeModel(r)];
+  if (r.provenance) parts.push(renderProvenance(r.provenance));
   if (r.blocks.length) parts.push(renderBlocks(r));
   else parts.push('blocks: none found');
   const refused = r.blocks.filter((b) => !b.merges && b.reason);
@@ -26,6 +29,15 @@ export function renderInspect(r: InspectReport, verbose: boolean): string {
   const lines = [...r.warnings.map((w) => `warning: ${w}`), ...r.notes.map((n) => `note: ${n}`)];
   if (lines.length) parts.push(lines.join('\n'));
   return parts.join('\n\n');
+}
+
+/** "made by repvgg-convert 0.1.0 from train.pth (sha256 e407aa80…); checked on cpu (AMD EPYC): …" */
+export function renderProvenance(p: Provenance): string {
+  const from = `made by ${p.tool} ${p.version} from ${printable(p.input)} (sha256 ${p.inputSha256.slice(0, 16)}…)${p.scheme ? `, ${p.scheme} keys` : ''}${p.arch ? `, ${p.arch}` : ''}`;
+  const c = p.check;
+  if ('skipped' in c) return `${from}\n  not checked: ${c.skipped}`;
+  const e = (x: number | null) => (x === null ? '-' : x.toExponential(2));
+  return `${from}\n  ${c.ok ? 'checked' : 'FAILED its check'} on ${c.ep} (${printable(c.device)}), ${c.samples} sample${c.samples === 1 ? '' : 's'}: max abs ${e(c.maxAbsError)}, max rel ${e(c.maxRelError)} (atol ${c.atol}, rtol ${c.rtol})`;
 }
 
 function describeModel(r: InspectReport): string {

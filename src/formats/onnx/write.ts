@@ -8,7 +8,8 @@ import { StageOptions, StagedFile, stageFile } from '../atomic-file';
 import { FileSink } from '../sink';
 import { Wire } from '../protobuf/reader';
 import { Message, Part, leaves, partSize, tag, varint } from '../protobuf/writer';
-import { AttrField, AttrType, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
+import { AttrField, AttrType, EntryField, GraphField, ModelField, NodeField, ValueInfoField } from './fields';
+import { STAMP_KEY } from '../stamp';
 import { samePath } from '../registry';
 import { ExternalLayout, dataFileName, dataFilePath, stageModelWithData, useExternalData } from './external-data';
 import { OnnxModel } from './read';
@@ -18,6 +19,8 @@ import { nodeBytesOf, partOf, partsOf } from './encoded';
 export interface EncodeOptions {
   /** Encodes an initializer's TensorProto another way (external data); undefined keeps the default. */
   readonly initializer?: (name: string, init: Initializer) => Message | undefined;
+  /** A stamp (stamp.ts): a metadata_props entry after every other field. */
+  readonly stamp?: string;
 }
 
 export function encodeModel(model: OnnxModel, options: EncodeOptions = {}): Message {
@@ -29,6 +32,7 @@ export function encodeModel(model: OnnxModel, options: EncodeOptions = {}): Mess
       graphDone = true;
     } else m.add(f.part);
   }
+  if (options.stamp !== undefined) m.bytesField(ModelField.metadataProps, new Message().stringField(EntryField.key, STAMP_KEY).stringField(EntryField.value, options.stamp));
   return m;
 }
 
@@ -210,11 +214,13 @@ export interface WriteOnnxOptions extends StageOptions {
    * the model would otherwise pass protobuf's 2 GiB limit.
    */
   readonly externalData?: boolean;
+  /** A stamp (stamp.ts) as the model's last metadata_props entry. */
+  readonly stamp?: string;
 }
 
 /** Writes the model to a staged file beside `target` (with its data file, if any); the caller commits (or aborts) it. */
 export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOptions = {}): StagedFile<WriteResult> {
-  const inline = encodeModel(model);
+  const inline = encodeModel(model, { stamp: options.stamp });
   const external = useExternalData(options.externalData, inline.size);
   refuseOverwritingInputs(external ? [target, dataFilePath(target)] : [target], model);
   if (!external) {
@@ -228,7 +234,7 @@ export function stageOnnx(target: string, model: OnnxModel, options: WriteOnnxOp
     );
   }
   const layout = new ExternalLayout(dataFileName(target));
-  const msg = encodeModel(model, { initializer: layout.initializer });
+  const msg = encodeModel(model, { initializer: layout.initializer, stamp: options.stamp });
   return stageModelWithData(
     target,
     (sink) => {

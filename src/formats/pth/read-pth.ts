@@ -12,6 +12,7 @@ import { legacyKind, RESAVE_HINT } from './legacy';
 import { describe, PyDict, unpickle } from './pickle';
 import { TensorValue, torchHooks } from './torch-globals';
 import { readZipDirectory, readZipEntry, UncachedFileSource, ZipEntry } from '../zip/reader';
+import { STAMP_ENTRY, STAMP_KEY } from '../stamp';
 
 const FORMAT = 'a PyTorch checkpoint';
 /** data.pkl of a state dict is kilobytes to a few megabytes; anything near this is hostile. */
@@ -132,6 +133,8 @@ function load(file: string, dir: ByteSource, options: ReadPthOptions, dataSource
   if (strided) notes.push(`${strided} tensor(s) are strided views; their elements are gathered when read`);
   if (shared) notes.push(`${shared} storage(s) are shared by several tensors`);
   if (devices.length) notes.push(`storages saved on ${devices.join(', ')} are read to CPU`);
-  return { tensors: unwrapped.tensors, metadata: {}, notes };
+  const stampEntry = byName.get(`${root}/${STAMP_ENTRY}`);
+  const metadata: Record<string, string> = stampEntry ? { [STAMP_KEY]: Buffer.from(small(stampEntry, 64 << 10)).toString("utf8") } : {};
+  return { tensors: unwrapped.tensors, metadata, notes };
 }
 

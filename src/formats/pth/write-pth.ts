@@ -10,10 +10,13 @@ import { FileSink } from '../sink';
 import { collectEntries, TensorEntries, writeTensorTo } from '../state-dict';
 import { PickleWriter } from './pickle-writer';
 import { ZipWriter, ZipWriterOptions } from '../zip/writer';
+import { STAMP_ENTRY } from '../stamp';
 
 export interface WritePthOptions extends ZipWriterOptions {
   /** Name of the archive's root folder; torch uses the output file's name without its extension. */
   readonly archiveName?: string;
+  /** A stamp (stamp.ts), stored as the archive's last entry, .data/repvgg-convert.json, which torch.load does not read. */
+  readonly stamp?: string;
 }
 
 /** The archive version torch.save has written since 1.6. */
@@ -38,6 +41,7 @@ export function writePthTo(sink: FileSink, entries: TensorEntries, options: Writ
   zip.addBytes(`${root}/byteorder`, Buffer.from('little'));
   list.forEach(([, t], i) => zip.add(`${root}/data/${i}`, numel(t.shape) * dtypeInfo(t.dtype).size, (out) => writeTensorTo(out, t)));
   zip.addBytes(`${root}/version`, Buffer.from(ARCHIVE_VERSION));
+  if (options.stamp !== undefined) zip.addBytes(`${root}/${STAMP_ENTRY}`, Buffer.from(options.stamp));
   zip.finish();
 }
 
