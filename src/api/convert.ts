@@ -1,7 +1,7 @@
 // convert(): training-time model in, deploy model out, verified by default before the output is committed.
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
-import { OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
+import { InputFormat, OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
 import { StagedFile, checkOutputPath, scratchFolder } from '../formats/atomic-file';
 import { removeStaleStaging } from '../formats/stale-staging';
 import { sha256Of } from '../formats/file-hash';
@@ -126,8 +126,27 @@ export async function convert(input: string, output: string, options: ConvertOpt
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);
   // The output records its input's digest (provenance.ts), hashed on a worker thread meanwhile.
-  const inputDigest = sha256Of(input);
-  inputDigest.catch(() => {}); // awaited before the commit; a run that fails earlier does not wait for it
+  const hash = sha256Of(input);
+  try {
+    return await convertHashed(input, output, options, { inputFormat, outputFormat, trt, onnxOut, verify, emit, started, inputDigest: hash.digest });
+  } finally {
+    await hash.stop();
+  }
+}
+
+interface Plan {
+  readonly inputFormat: InputFormat;
+  readonly outputFormat: OutputFormat;
+  readonly trt?: { readonly onnx: string; readonly engine: string };
+  readonly onnxOut: string;
+  readonly verify: boolean;
+  readonly emit: EventSink;
+  readonly started: number;
+  readonly inputDigest: Promise<string>;
+}
+
+async function convertHashed(input: string, output: string, options: ConvertOptions, plan: Plan): Promise<ConvertResult> {
+  const { inputFormat, outputFormat, trt, onnxOut, verify, emit, started, inputDigest } = plan;
   const pending = placeholder();
 
   let staged: StagedFile<number>;
