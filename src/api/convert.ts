@@ -2,7 +2,7 @@
 import type { Architecture, CheckpointReport, SchemeName } from '../checkpoint';
 import { CheckFailedError, UserError } from '../errors';
 import { InputFormat, OutputFormat, detectInputFormat, outputFormatFor, samePath } from '../formats/registry';
-import { StagedFile, checkOutputPath, scratchFolder } from '../formats/atomic-file';
+import { StagedFile, checkOutputPath } from '../formats/atomic-file';
 import { removeStaleStaging } from '../formats/stale-staging';
 import { sha256Of } from '../formats/file-hash';
 import { placeholder } from '../formats/stamp';
@@ -12,9 +12,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { OnnxModel, readOnnx } from '../formats/onnx/read';
 import type { TrtReport } from '../rules/trt-friendly';
-import { stageOnnx, writeOnnx } from '../formats/onnx/write';
+import { stageOnnx } from '../formats/onnx/write';
 import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
+import { Fp16Headroom, fp16Headroom } from './fp16-headroom';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { CheckFolder } from '../verify/check-folder';
@@ -94,6 +95,8 @@ export interface ConvertResult {
   readonly verify?: VerifyReport;
   /** FP16 output: the float32 deploy graph's check, made before the cast. */
   readonly verifyFp32?: VerifyReport;
+  /** FP16 output: each block's largest activation against float16's range, and what must stay float32. */
+  readonly fp16Headroom?: Fp16Headroom;
   readonly verifySkipped?: string;
   /** False when the check failed and nothing was written. */
   readonly written?: boolean;
@@ -168,7 +171,7 @@ async function convertHashed(input: string, output: string, options: ConvertOpti
       throw new ConversionCheckFailed(failed, false);
     }
     staged = r.staged;
-    result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, verifyFp32: r.verifyFp32, bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
+    result = { input, output: onnxOut, inputFormat, outputFormat, reparam: r.reparam, fp16: r.fp16, verify: r.verify, verifyFp32: r.verifyFp32, ...(r.headroom ? { fp16Headroom: r.headroom } : {}), bytesWritten: r.staged.result, timings: { ...r.timings, totalMs: performance.now() - started } };
   } else {
     if (options.dtype === 'fp16') throw new UserError('--dtype fp16 applies to ONNX input', { code: 'BAD_USAGE', hint: 'convert the checkpoint to .onnx first, then that ONNX with --dtype fp16' });
     const r = await checkpoints().convertCheckpoint(input, onnxOut, { input: inputFormat, output: trt ? 'onnx' : outputFormat }, { ...options, verify, verifyOptions: options.verifyOptions, onnxPass: trtPass, stamp: pending }, emit);
@@ -237,9 +240,12 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     // FP16 tolerances measure what float16 costs, not whether the merge is right: the float32 deploy
     // graph is checked first at the FP32 tolerances, then the float16 file at its own.
     let verifyFp32: VerifyReport | undefined;
+    let headroom: Fp16Headroom | undefined;
     if (options.dtype === 'fp16' && verify) {
-      const v = await phase(emit, 'verify', () => verifyInScratch(input, model, { ...options.verifyOptions, precision: 'fp32', inputShapes: shapes }, emit), 'float32 deploy graph');
+      const v = await phase(emit, 'verify', () => checkFloat32(input, output, model, { ...options.verifyOptions, precision: 'fp32', inputShapes: shapes, perBlock: true }, emit), 'float32 deploy graph');
       verifyFp32 = { ...v.value, candidate: `${output} (float32, before the cast to float16)` };
+      headroom = fp16Headroom(verifyFp32);
+      for (const n of headroom?.mustStayFp32 ?? []) emit({ type: 'warning', message: `${n} reaches float16's largest value (65504) on the check's inputs: keep it in float32 (${headroom!.trtexecFlags})` });
       if (!verifyFp32.ok) return { failedFp32: verifyFp32, reparam: merge.value, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: 0, verifyMs: v.ms } };
     }
     const fp16 = options.dtype === 'fp16' ? fp16Pass().toFloat16(model, { keepIoTypes: options.keepIoTypes }) : undefined;
@@ -267,7 +273,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
       staged.abort();
       throw ourModelRefused(e, staged.tmp, output);
     }
-    return { staged, reparam: merge.value, fp16, verify: report, verifyFp32, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
+    return { staged, reparam: merge.value, fp16, verify: report, verifyFp32, headroom, timings: { readMs: read.ms, mergeMs: merge.ms, writeMs: write.ms, verifyMs } };
   } finally {
     model.close();
   }
@@ -291,17 +297,17 @@ async function checkStaged(input: string, out: { readonly staged: string; readon
   }
 }
 
-/** Writes the model as it stands to a scratch folder and verifies it there. */
-async function verifyInScratch(input: string, model: OnnxModel, options: VerifyOptions, emit: EventSink): Promise<VerifyReport> {
-  const scratch = scratchFolder();
-  const file = path.join(scratch.dir, 'deploy-fp32.onnx');
+/** The model as it stands (float32, before the cast) checked from a check folder beside the output. */
+async function checkFloat32(input: string, output: string, model: OnnxModel, options: VerifyOptions, emit: EventSink): Promise<VerifyReport> {
+  const folder = CheckFolder.beside(output);
+  let file = '';
   try {
-    writeOnnx(file, model, { direct: false, onProgress: bytesProgress(emit, 'verify', 'float32 graph') });
-    return await verifyModels(input, file, { ...options, onProgress: verifyProgress(emit) });
+    file = folder.put('deploy-fp32', model).path;
+    return await verifyModels(folder.graphFor('reference', input), file, { ...options, probeFolder: folder, onProgress: verifyProgress(emit) });
   } catch (e) {
     throw ourModelRefused(e, file, 'the float32 deploy graph');
   } finally {
-    scratch.remove();
+    folder.remove();
   }
 }
 

@@ -2,6 +2,7 @@
 import type { ConvertResult } from '../api/convert';
 import type { BlockReport, CheckpointReport } from '../checkpoint/report';
 import { printable } from '../formats/printable';
+import { NEAR, type Fp16Headroom } from '../api/fp16-headroom';
 import type { ReparamReport } from '../rules/pipeline';
 import { formatReport } from '../verify/format';
 import type { VerifyReport } from '../verify/report';
@@ -39,6 +40,7 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
   if (res.fp16) parts.push(`fp16: ${res.fp16.initializers} initializers and ${res.fp16.constants} constants to float16, ${res.fp16.casts} casts; inputs/outputs ${res.fp16.io}`);
   if (res.trt) parts.push(renderTrt(res.trt));
   if (res.verifyFp32) parts.push(`float32 deploy graph, before the cast:\n${renderVerify(res.verifyFp32)}`);
+  if (res.fp16Headroom) parts.push(renderHeadroom(res.fp16Headroom, verbose));
   if (res.verify) parts.push(renderVerify(res.verify));
   else parts.push(`verify: skipped (${res.verifySkipped ?? '--no-verify'})`);
   const t = res.timings;
@@ -76,6 +78,19 @@ export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string 
 function blockShape(b: BlockReport): string {
   return b.summary;
 }
+
+/** Each block's largest activation against float16's largest value, and the trtexec flags for what must stay float32. */
+export function renderHeadroom(h: Fp16Headroom, verbose: boolean): string {
+  if (h.blocks.length === 0) return 'float16 headroom: no block end to measure';
+  const top = [...h.blocks].sort((a, b) => b.maxAbs - a.maxAbs);
+  const lines = [`float16 headroom (largest |activation| at each block end on the check's inputs, against ${h.limit}): the largest is ${top[0].maxAbs.toPrecision(4)} at ${printable(top[0].node)} (${fmtTimes(top[0].headroom)} below the limit)`];
+  if (h.mustStayFp32.length) lines.push(`  ${h.mustStayFp32.length} block${h.mustStayFp32.length === 1 ? '' : 's'} overflow float16 and must stay float32; for trtexec: ${h.trtexecFlags}`);
+  if (h.near.length) lines.push(`  within ${NEAR}x of the limit: ${h.near.map((n) => printable(n)).join(', ')}`);
+  if (verbose) for (const b of h.blocks) lines.push(`  ${printable(b.node)}: ${b.maxAbs.toPrecision(4)} (${fmtTimes(b.headroom)})`);
+  return lines.join('\n');
+}
+
+const fmtTimes = (x: number) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) : x.toFixed(0)}x` : 'no activation');
 
 export function renderTrt(t: NonNullable<ConvertResult['trt']>): string {
   const f = t.friendly;

@@ -47,6 +47,8 @@ export interface OutputStats {
   readonly infCount: { readonly reference: number; readonly candidate: number };
   /** Elements where one side is NaN/Inf and the other is not the same thing. */
   readonly nonFiniteMismatches: number;
+  /** The largest finite |value| the candidate gave: how close its numbers come to a narrower type's range (float16: 65504). */
+  readonly maxAbsCandidate: number;
   /** The element with the largest absolute error (finite on both sides). */
   readonly worst?: ElementAt;
   /** The first element that failed the pass rule. */
@@ -59,6 +61,7 @@ export class ErrorAccumulator {
   private failing = 0;
   private maxAbs = 0;
   private maxRel = 0;
+  private maxCand = 0;
   private sumAbs = 0;
   private finitePairs = 0;
   private dot = 0;
@@ -111,6 +114,7 @@ export class ErrorAccumulator {
       }
       const d = Math.abs(c - r);
       const absRef = Math.abs(r);
+      if (Math.abs(c) > this.maxCand) this.maxCand = Math.abs(c);
       const rel = d === 0 ? 0 : d / Math.max(absRef, REL_FLOOR);
       if (this.worst === undefined || d > this.maxAbs) {
         this.maxAbs = d;
@@ -159,6 +163,7 @@ export class ErrorAccumulator {
       nanCount: { reference: this.nanRef, candidate: this.nanCand },
       infCount: { reference: this.infRef, candidate: this.infCand },
       nonFiniteMismatches: this.nonFinite,
+      maxAbsCandidate: this.maxCand,
       ...(this.worst ? { worst: this.worst } : {}),
       ...(this.firstFailure ? { firstFailure: this.firstFailure } : {}),
     };

@@ -391,4 +391,5 @@ const NULL_STATS: NullableStats = {
   nanCount: null,
   infCount: null,
   nonFiniteMismatches: null,
+  maxAbsCandidate: null,
 };

@@ -65,7 +65,7 @@ describe('signals', () => {
     const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
     const outDir = fs.mkdtempSync(path.join(dir, 'out-'));
     const train = path.join(caseDir('repvgg-bn'), 'train.onnx');
-    const r = await interruptWhen([train, path.join(outDir, 'deploy.onnx'), '--dtype', 'fp16', '--samples', '400'], tmp, checkFolderIn(tmp), 'SIGINT');
+    const r = await interruptWhen([train, path.join(outDir, 'deploy.onnx'), '--dtype', 'fp16', '--samples', '400'], tmp, checkFolderIn(outDir), 'SIGINT');
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/interrupted by SIGINT; no output was written\n$/);
     expect(fs.readdirSync(tmp)).toEqual([]);

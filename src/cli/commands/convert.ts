@@ -61,10 +61,12 @@ function convertJson(res: ConversionCheckFailed['result'] | ConvertResult, ok: b
     checkpoint: res.checkpoint,
     architecture: res.architecture?.name,
     fp16: res.fp16,
+    fp16Headroom: res.fp16Headroom,
     trt: res.trt ?? null,
     verify: res.verify ?? null,
     verifySkipped: res.verifySkipped,
     bytesWritten: res.bytesWritten,
+    provenance: res.provenance,
     timings: res.timings,
   };
 }
