@@ -25,8 +25,8 @@ export interface InspectOnnxOptions {
   readonly bnEps?: number;
 }
 
-/** A conv that is already a merged block, by the names RepVGG code gives it (rbr_reparam, reparam_conv, branch_reparam). */
-const DEPLOY_CONV = /(^|[/._])(rbr_reparam|reparam_conv|branch_reparam|reparam)([/._]|$)/;
+/** A conv that is already a merged block, by the deploy names the families give it (rbr_reparam, reparam_conv, branch_reparam, fused_conv, dbb_reparam). */
+const DEPLOY_CONV = /(^|[/._])(rbr_reparam|reparam_conv|branch_reparam|fused_conv|dbb_reparam|reparam)([/._]|$)/;
 
 export function inspectOnnx(file: string, options: InspectOnnxOptions = {}): InspectReport {
   const model = readOnnx(file);
