@@ -17,7 +17,7 @@ export interface Folded {
   readonly isFloat: boolean;
 }
 
-const MAX_ELEMENTS = 1 << 24;
+const MAX_ELEMENTS = 1 << 22;
 
 /** ONNX element types that are floating point. */
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);

@@ -516,7 +516,10 @@ function borderFill(ctx: RuleContext, last: Node): StepRead | undefined {
   const [, channels, hp, wp] = shape;
   const [pt, pl, pb, pr] = pad.pads;
   const ring = (y: number, x: number) => y < pt || y >= hp - pb || x < pl || x >= wp - pr;
-  const fill = new Float64Array(channels * hp * wp).fill(NaN);
+  // Every write of a channel holds one value, and together they cover the ring (a byte a position).
+  const seen = new Uint8Array(channels * hp * wp);
+  const covered = new Float64Array(channels);
+  const values = new Float64Array(channels).fill(NaN);
   for (const s of scatters) {
     const idx = ctx.folder.fold(s.inputs[1]);
     const upd = ctx.folder.fold(s.inputs[2]);
@@ -527,22 +530,18 @@ function borderFill(ctx: RuleContext, last: Node): StepRead | undefined {
       const [n, c, y, x] = [idx.data[4 * k], idx.data[4 * k + 1], idx.data[4 * k + 2], idx.data[4 * k + 3]];
       if (n < 0 || n >= shape[0] || c < 0 || c >= channels || y < 0 || y >= hp || x < 0 || x >= wp) return undefined;
       if (!ring(y, x)) return undefined;
-      if (n === 0) fill[(c * hp + y) * wp + x] = upd.data[k];
-    }
-  }
-  const values = new Float64Array(channels);
-  for (let c = 0; c < channels; c++) {
-    let v = NaN;
-    for (let y = 0; y < hp; y++) {
-      for (let x = 0; x < wp; x++) {
-        if (!ring(y, x)) continue;
-        const f = fill[(c * hp + y) * wp + x];
-        if (Number.isNaN(f) || (!Number.isNaN(v) && f !== v)) return undefined;
-        v = f;
+      const v = upd.data[k];
+      if (Number.isNaN(values[c])) values[c] = v;
+      else if (values[c] !== v) return undefined;
+      const at = (c * hp + y) * wp + x;
+      if (n === 0 && !seen[at]) {
+        seen[at] = 1;
+        covered[c]++;
       }
     }
-    values[c] = v;
   }
+  const ringSize = hp * wp - (hp - pt - pb) * (wp - pl - pr);
+  if (covered.some((n) => n !== ringSize)) return undefined;
   return {
     step: { op: 'pad', pads: pad.pads, fill: 'prefix' },
     input: cur.inputs[0]!,

@@ -84,7 +84,7 @@ test('a BatchNormalization after the sum (QARepVGG) merges with the block', asyn
 });
 
 /** DiverseBranchBlock's branches: origin kxk, 1x1, 1x1 → BN → border-filled pad → avg pool → BN, idconv 1x1 → BN → border-filled pad → kxk → BN. */
-function dbb(b: Built, r: Rng, x: Value, stride: number, border: 'pad' | 'scatter'): Value {
+function dbb(b: Built, r: Rng, x: Value, stride: number, border: 'pad' | 'scatter' | 'partial'): Value {
   const origin = bn(b, r, '/dbb/dbb_origin/bn', conv(b, '/dbb/dbb_origin/conv', x, C, C, [3, 3], [1, 1, 1, 1], { stride }));
   const one = bn(b, r, '/dbb/dbb_1x1/bn', conv(b, '/dbb/dbb_1x1/conv', x, C, C, [1, 1], [0, 0, 0, 0], { stride }));
   // BNAndPad: pad the BN's output with what it gives for 0, written as Pad + four border assignments.
@@ -107,7 +107,7 @@ function dbb(b: Built, r: Rng, x: Value, stride: number, border: 'pad' | 'scatte
     const ring: number[][] = [];
     for (let c = 0; c < C; c++) for (let yy = 0; yy < hp; yy++) for (let xx = 0; xx < hp; xx++) if (yy === 0 || xx === 0 || yy === hp - 1 || xx === hp - 1) ring.push([0, c, yy, xx]);
     // Two writes: the top and bottom rows, then the rest of the ring.
-    const parts = [ring.filter(([, , yy]) => yy === 0 || yy === hp - 1), ring.filter(([, , yy]) => yy !== 0 && yy !== hp - 1)];
+    const parts = [ring.filter(([, , yy]) => yy === 0 || yy === hp - 1), ring.filter(([, , yy]) => yy !== 0 && yy !== hp - 1)].slice(0, border === 'partial' ? 1 : 2);
     let v = padded;
     parts.forEach((part, i) => {
       const idx = b.g.constant(`${scope}.idx${i}`, { ...int64Tensor(part.flat()), shape: [part.length, 4] });
@@ -137,6 +137,16 @@ test.each([
   const r = await converted(b.write(dir, `dbb-${border}-${stride}.onnx`, [1, C, H, H], [[y, 4]]));
   expect(r.ops).toEqual({ Conv: 1, Relu: 1 });
   expect(r.merged).toEqual({ DBB: 1 });
+});
+
+test('a border assignment that leaves part of the ring at zero is not a pad of the input: the block stays, and verifies', async () => {
+  const b = builder(rng(22));
+  const y = b.g.op('/dbb', 'Relu', [dbb(b, rng(21), b.x, 1, 'partial')]);
+  const file = b.write(dir, 'dbb-partial.onnx', [1, C, H, H], [[y, 4]]);
+  const res = await convert(file, path.join(dir, 'dbb-partial-deploy.onnx'));
+  expect(res.verify?.ok).toBe(true);
+  expect(res.reparam!.merged.DBB).toBeUndefined();
+  expect(res.reparam!.refusals.map((x) => x.reason).join('\n')).toMatch(/not linear in the same input/);
 });
 
 test('an average pool beside the convs (QARepVGGv2): padding counted merges; padding not counted is refused', async () => {
