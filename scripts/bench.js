@@ -25,6 +25,7 @@ const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'repvgg-convert.js');
 const PYTHON = '/usr/bin/python3';
 const TORCH_SCRIPT = path.join(__dirname, 'torch_convert.py');
+const TORCH_MODULES = path.join(__dirname, 'torch_module_convert.py');
 
 function parseArgs(argv) {
   const o = { size: 'b3', runs: 3, keep: false, json: false, torch: true, verifyRuns: true, over2gb: false, dir: os.tmpdir() };
@@ -138,6 +139,8 @@ function benchmark(o) {
     ];
     if (o.torch && torchAvailable()) {
       cases.push({ id: 'torch-pth-safetensors', what: 'PyTorch: .pth → .safetensors (scripts/torch_convert.py)', cmd: PYTHON, args: [TORCH_SCRIPT, f.pth, path.join(out, 'deploy.safetensors')], torch: true });
+      // The usual way: modules built, weights loaded, deep-copied, switched to deploy, saved; no check.
+      cases.push({ id: 'torch-modules', what: 'PyTorch, the usual way: nn.Modules, switch_to_deploy, torch.save .pth (scripts/torch_module_convert.py), unchecked', cmd: PYTHON, args: [TORCH_MODULES, f.pth, path.join(out, 'official.pth')], torch: true });
     } else result.torchSkipped = o.torch ? `${PYTHON} with torch is not installed` : '--no-torch';
     if (o.verifyRuns) {
       cases.push(node('onnx-verify', 'ONNX → ONNX, verified', f.onnx, 'deploy.onnx'));
@@ -182,6 +185,12 @@ function ratios(r) {
     'pth-safetensors': per('pth-safetensors', 'pth'),
     'safetensors-safetensors': per('safetensors-safetensors', 'safetensors'),
     verify: { onnx: verify('onnx-verify', 'onnx'), 'pth-safetensors': verify('pth-safetensors-verify', 'pth-safetensors') },
+    // The cost targets: a checked conversion against the usual unchecked PyTorch conversion.
+    checkedVsTorch: Object.fromEntries(
+      [['onnx-verify', 'onnx'], ['pth-safetensors-verify', 'pth']]
+        .filter(([id]) => c[id] && c['torch-modules'])
+        .map(([id, input]) => [id, { wallOverTorch: c[id].wallMs / c['torch-modules'].wallMs, peakRssOverInput: c[id].maxRssBytes === null ? null : c[id].maxRssBytes / r.inputBytes[input] }]),
+    ),
   };
 }
 
@@ -204,12 +213,15 @@ function render(r) {
   lines.push('');
   const x = (v) => (v === undefined || v === null ? '—' : `${v.toFixed(2)}×`);
   for (const [id, q] of Object.entries(r.ratios)) {
-    if (id === 'verify' || id === 'floorOverCp' || !q) continue;
+    if (id === 'verify' || id === 'floorOverCp' || id === 'checkedVsTorch' || !q) continue;
     lines.push(`${id}: wall ÷ cp ${x(q.wallOverCp)}, wall ÷ (cp + sync) ${x(q.wallOverCpSync)}, wall ÷ floor ${x(q.wallOverFloor)}, peak RSS ÷ input ${x(q.peakRssOverInput)}${q.torchOverOurs !== undefined ? `, PyTorch wall ÷ ours ${x(q.torchOverOurs)}` : ''}`);
   }
   lines.push(`floor ÷ cp ${x(r.ratios.floorOverCp)}: no run that starts Node and syncs its output can be faster than the floor (${mb(r.outputBytes)} MiB written)`);
   for (const [id, v] of Object.entries(r.ratios.verify)) {
     if (v) lines.push(`verification (${id}): +${s(v.extraWallMs)} s wall (verify phase ${s(v.verifyMs)} s), peak RSS ${mb(v.peakRssBytes)} MiB`);
+  }
+  for (const [id, v] of Object.entries(r.ratios.checkedVsTorch)) {
+    lines.push(`${id} (checked) ÷ PyTorch the usual way (unchecked): wall ${x(v.wallOverTorch)} (target ≤ 0.50×), peak RSS ÷ input ${x(v.peakRssOverInput)} (target ≤ 1.50×)`);
   }
   if (r.torchSkipped) lines.push(`PyTorch comparison skipped: ${r.torchSkipped}`);
   return lines.join('\n');
