@@ -45,11 +45,11 @@ export interface FormatEntry {
   readonly sniff?: (head: Buffer, read: number, size: number) => boolean;
   /** Weight formats: read and stage. */
   readonly weights?: () => WeightsIo;
-  /** Output formats: the stamp every output carries (stamp.ts). */
+  /** Output formats: where the stamp sits (stamp.ts); .wts has no room for one. */
   readonly stamp?: StampIo;
 }
 
-const metadataStamp = (format: 'pth' | 'safetensors' | 'wts') => (file: string): string | undefined => {
+const metadataStamp = (format: 'pth' | 'safetensors') => (file: string): string | undefined => {
   const sd = readWeights(file, format);
   try {
     return sd.metadata[STAMP_KEY];
@@ -109,10 +109,9 @@ export const FORMATS: Readonly<Record<FormatName, FormatEntry>> = {
       const { stageFile } = require('./atomic-file') as typeof import('./atomic-file');
       return {
         read: (file) => wts.readWts(file),
-        stage: (target, tensors, _metadata, o) => stageFile(target, (sink) => (wts.writeWtsTo(sink, tensors, { stamp: o.stamp }), sink.written), o),
+        stage: (target, tensors, _metadata, o) => stageFile(target, (sink) => (wts.writeWtsTo(sink, tensors), sink.written), o),
       };
     },
-    stamp: { place: 'tail', read: metadataStamp('wts') },
   },
   onnx: {
     name: 'onnx',

@@ -1,7 +1,7 @@
 // A stamp: a short JSON text every output carries, under the key "repvgg-convert", in the place its
 // format keeps such things: an ONNX metadata_props entry, a safetensors __metadata__ value, a zip entry
-// of a .pth archive (.data/repvgg-convert.json, which torch.load does not read), a trailing `#` line of a
-// .wts file (after the last entry, where TensorRT's loaders stop reading).
+// of a .pth archive (.data/repvgg-convert.json, which torch.load does not read). A .wts file has no such
+// place (every line is an entry to its readers): its record is in the JSON report only.
 //
 // Part of what it records (the check's measured error) is known only after the staged output has been
 // checked. So the output is staged with a placeholder of fixed size, and the text is written over it in

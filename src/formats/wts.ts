@@ -1,14 +1,13 @@
 // The .wts text format of TensorRT-RepVGG / tensorrtx: the entry count on the first line, then one line per
 // tensor, `name numel` and each value as float32 in 8 lowercase hex digits of its big-endian bits.
-// Only floating-point tensors are written (num_batches_tracked and other integers are left out). A stamp
-// (stamp.ts) follows the last entry as a `# repvgg-convert {...}` line, past where loaders stop reading.
+// Only floating-point tensors are written (num_batches_tracked and other integers are left out). The format
+// has no room for anything else (checkers count every line as an entry), so a .wts carries no stamp.
 import * as fs from 'fs';
 import { DType, dtypeInfo, numel } from '../dtype';
 import { FormatError, UserError } from '../errors';
 import { halfToFloat, Tensor } from '../tensor';
 import { writeFileAtomic } from './atomic-file';
 import { FileSink } from './sink';
-import { STAMP_KEY } from './stamp';
 import { collectEntries, forEachChunk, StateDict, TensorEntries } from './state-dict';
 
 const FORMAT = 'a .wts weights file';
@@ -35,8 +34,8 @@ export function writeWts(file: string, entries: TensorEntries): void {
   writeFileAtomic(file, (sink) => writeWtsTo(sink, entries));
 }
 
-/** The .wts text into a sink (a staged file); `stamp` becomes the trailing `#` line. */
-export function writeWtsTo(sink: FileSink, entries: TensorEntries, options: { readonly stamp?: string } = {}): void {
+/** The .wts text into a sink (a staged file). */
+export function writeWtsTo(sink: FileSink, entries: TensorEntries): void {
   const list = collectEntries(entries).filter(([, t]) => wtsIncludes(t));
   for (const [name] of list) {
     if (name === '' || /\s/.test(name)) throw new UserError(`tensor name '${name}' is empty or has whitespace, which .wts cannot hold`, { code: 'BAD_USAGE' });
@@ -50,10 +49,7 @@ export function writeWtsTo(sink: FileSink, entries: TensorEntries, options: { re
     forEachChunk(t, (b) => sink.fill(9 * (b.length / size), (out) => hexText(b, t.dtype, out)), size * TEXT_CHUNK);
     sink.write(Buffer.from('\n'));
   }
-  if (options.stamp !== undefined) sink.write(Buffer.from(`${STAMP_LINE}${options.stamp}\n`));
 }
-
-const STAMP_LINE = `# ${STAMP_KEY} `;
 
 /** Elements per chunk: their text (2.25 MiB) fits in one slot of the writer's ring. */
 const TEXT_CHUNK = 1 << 18;
@@ -99,8 +95,6 @@ export function readWts(file: string): StateDict {
   const text = fs.readFileSync(file, 'latin1');
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  const metadata: Record<string, string> = {};
-  if (lines.length > 1 && lines[lines.length - 1].startsWith(STAMP_LINE)) metadata[STAMP_KEY] = lines.pop()!.slice(STAMP_LINE.length);
   const fail = (line: number, reason: string): FormatError => {
     const offset = lines.slice(0, line).reduce((a, l) => a + l.length + 1, 0);
     return new FormatError(file, FORMAT, `line ${line + 1}: ${reason}`, { offset });
@@ -124,5 +118,5 @@ export function readWts(file: string): StateDict {
     }
     tensors.set(name, { dtype: 'float32', shape: [values.length], data: { kind: 'memory', bytes: new Uint8Array(out.buffer) } });
   }
-  return { tensors, metadata, notes: [] };
+  return { tensors, metadata: {}, notes: [] };
 }

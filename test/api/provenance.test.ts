@@ -23,7 +23,6 @@ describe('provenance', () => {
     ['onnx', ckptIn, { inputShape: [1, 3, 32, 32] }],
     ['safetensors', ckptIn, {}],
     ['pth', ckptIn, {}],
-    ['wts', ckptIn, {}],
   ] as const)('a .%s output (from %s) records its input, digest and check, as the result does', async (format, input, options) => {
     const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}.${format}`);
     const r = await convert(input, out, { ...options, verifyOptions: { ep: 'cpu' } });
@@ -33,6 +32,14 @@ describe('provenance', () => {
     const check = p!.check as { maxAbsError: number };
     expect(check.maxAbsError).toBe(Math.max(...Object.values(r.verify!.outputs).map((o) => o.maxAbsError!)));
     expect(fs.readFileSync(out).includes('"pending"')).toBe(false);
+  });
+
+  test('a .wts output has no room for it (every line is an entry to its readers): the result carries it', async () => {
+    const out = path.join(dir, 'out.wts');
+    const r = await convert(ckptIn, out, { verifyOptions: { ep: 'cpu' } });
+    expect(r.provenance).toMatchObject({ input: 'train.pth', check: { ok: true } });
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines.length - 1).toBe(Number(lines[0]));
   });
 
   test('inspect reads it back from any output it can read', async () => {
