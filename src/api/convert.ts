@@ -16,6 +16,7 @@ import { stageOnnx } from '../formats/onnx/write';
 import type { Fp16Report } from '../rules/fp16';
 import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { Fp16Headroom, fp16Headroom } from './fp16-headroom';
+import { checkGates, checkpointMergeCount, onnxMergeCount } from './gates';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
 import { CheckFolder } from '../verify/check-folder';
@@ -67,6 +68,10 @@ export interface ConvertOptions {
   readonly trtexec?: string;
   /** Write the output even when verification fails (it still reports the failure). */
   readonly keepFailed?: boolean;
+  /** Fail (nothing written, CheckFailedError) unless exactly this many blocks were merged. */
+  readonly expectMerged?: number;
+  /** Fail (nothing written, CheckFailedError) when nothing was merged, or a block or a BatchNormalization was left. */
+  readonly failIfUnmerged?: boolean;
   readonly onEvent?: EventSink;
 }
 
@@ -180,6 +185,13 @@ async function convertHashed(input: string, output: string, options: ConvertOpti
       input, output: onnxOut, inputFormat, outputFormat, checkpoint: r.report, architecture: r.architecture, verify: r.verify, verifySkipped: r.verifySkipped,
       bytesWritten: r.bytesWritten, timings: { ...r.timings, totalMs: performance.now() - started },
     };
+  }
+  const count = result.reparam ? onnxMergeCount(result.reparam) : result.checkpoint ? checkpointMergeCount(result.checkpoint) : undefined;
+  try {
+    if (count) checkGates(options, count);
+  } catch (e) {
+    staged.abort();
+    throw e;
   }
   const failed = result.verify !== undefined && !result.verify.ok;
   if (failed && !options.keepFailed) {

@@ -35,6 +35,8 @@ export const CONVERT_OPTION_KINDS = {
   timingCache: { type: 'string' },
   trtexec: { type: 'string' },
   keepFailed: { type: 'boolean' },
+  expectMerged: { type: 'number', integer: true, min: 0 },
+  failIfUnmerged: { type: 'boolean' },
   onEvent: { type: 'function' },
 } as const satisfies OptionTableOf<ConvertOptions>;
 

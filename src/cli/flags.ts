@@ -77,6 +77,8 @@ export const CONVERT_FLAGS = {
   to: { kind: { type: 'choice', choices: OUTPUT_FORMATS }, placeholder: 'FORMAT', default: "the output's extension", describe: 'output format', group: 'Conversion' },
   verify: { kind: bool, negated: true, describe: 'skip the onnxruntime check before the output is written', group: 'Conversion' },
   'keep-failed': { kind: bool, describe: 'write the output even when the check fails', group: 'Conversion' },
+  'expect-merged': { kind: C.expectMerged, placeholder: 'N', describe: 'CI gate: exit 1 and write nothing unless exactly N blocks merge', group: 'Conversion' },
+  'fail-if-unmerged': { kind: bool, describe: 'CI gate: exit 1 and write nothing when nothing merges, or a block or BatchNormalization is left (a deploy model, a training-mode export)', group: 'Conversion' },
   dtype: { kind: C.dtype, placeholder: 'TYPE', default: 'fp32', describe: 'precision of the deploy ONNX (fp16: float16 weights and I/O)', group: 'Conversion' },
   'keep-io-types': { kind: bool, describe: 'with --dtype fp16: keep float32 inputs and outputs, with Casts at the boundary', group: 'Conversion' },
   'external-data': { kind: bool, describe: 'ONNX output: weights in one data file beside the model (always past 2 GiB)', group: 'Conversion' },

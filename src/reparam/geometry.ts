@@ -82,9 +82,9 @@ export function validateBlock(block: Block): Check<Geometry> {
     if (typeof w === 'string') return refuse(w);
     walked.push(w);
   }
-  if (walked.length === 0) return refuse('no branch depends on the input');
+  if (walked.length === 0) return refuse('no branch depends on the input', { notABlock: true });
   const withConv = walked.filter((w) => w.convs.length > 0);
-  if (withConv.length === 0) return refuse(`no branch has a conv (branches: ${walked.map((w) => w.label).join(', ')})`);
+  if (withConv.length === 0) return refuse(`no branch has a conv (branches: ${walked.map((w) => w.label).join(', ')})`, { notABlock: true });
 
   // Channels in and out, groups.
   const first = withConv[0];

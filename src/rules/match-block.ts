@@ -184,7 +184,7 @@ export function readSite(ctx: RuleContext, site: Site): SiteReading {
   if (problem) return reading(refuse(problem));
   if (withConv.length === 0) {
     const from = site.leaves.map((v) => v.producer?.opType ?? (v.initializer ? 'constant' : 'input')).join(', ');
-    return reading(refuse(`no summand is a Conv (summands come from ${from})`));
+    return reading(refuse(`no summand is a Conv (summands come from ${from})`, { notABlock: true }));
   }
   // A lone chain beside constants starts at its first conv: per-channel steps before it are another layer's.
   if (live.length === 1) trimLeading(live[0]);

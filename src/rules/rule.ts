@@ -90,6 +90,8 @@ export interface Refusal {
   readonly rule: string;
   readonly where: string;
   readonly reason: string;
+  /** False for a site that is no block at all (a residual sum of activations); true for a block left unmerged. */
+  readonly block: boolean;
 }
 
 export interface RuleReport {
@@ -120,7 +122,7 @@ export function applyRule<M, P>(ctx: RuleContext, rule: Rule<M, P>): RuleReport 
     if (!rule.alive(graph, m)) continue;
     const c = rule.check(ctx, m);
     if (!c.ok) {
-      refusals.push({ rule: rule.name, where: rule.where(m), reason: c.reason });
+      refusals.push({ rule: rule.name, where: rule.where(m), reason: c.reason, block: !c.notABlock });
       continue;
     }
     const r = rule.replace(ctx, c.plan);

@@ -17,6 +17,8 @@ export async function runConvert(a: ConvertArgs, out: Output): Promise<number> {
     verifyOptions: Object.keys(verifyOptions).length ? verifyOptions : undefined,
     bnEps: a['bn-eps'],
     keepFailed: a['keep-failed'],
+    expectMerged: a['expect-merged'],
+    failIfUnmerged: a['fail-if-unmerged'],
     dtype: a.dtype,
     keepIoTypes: a['keep-io-types'],
     scheme: a.scheme,
