@@ -19,6 +19,7 @@ import { Fp16Headroom, fp16Headroom } from './fp16-headroom';
 import { checkGates, checkpointMergeCount, onnxMergeCount } from './gates';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
 import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
+import { CheckLimitError } from '../verify/ort-host';
 import { CheckFolder } from '../verify/check-folder';
 import { EventSink, bytesProgress, phase } from './events';
 import { verifyProgress } from './verify';
@@ -299,10 +300,11 @@ async function checkStaged(input: string, out: { readonly staged: string; readon
   const folder = CheckFolder.beside(out.output);
   try {
     const candidate = folder.graphFor('candidate', out.staged);
+    const reference = folder.graphFor('reference', input);
     try {
-      return await verifyModels(folder.graphFor('reference', input), candidate, { ...options, probeFolder: folder });
+      return await verifyModels(reference, candidate, { ...options, probeFolder: folder });
     } catch (e) {
-      throw ourModelRefused(e, candidate, out.output);
+      throw ourModelRefused(renamed(e, reference, input), candidate, out.output);
     }
   } finally {
     folder.remove();
@@ -328,8 +330,17 @@ async function checkFloat32(input: string, output: string, model: OnnxModel, opt
  * a bug in the rules, not the input's fault: an internal error, not a user error naming a scratch file.
  */
 function ourModelRefused(e: unknown, file: string, output: string): unknown {
+  // A limit the check ran into (time, memory) is the limit's, whoever's model ran.
+  if (e instanceof CheckLimitError) return renamed(e, file, output);
   if (!(e instanceof UserError) || e.code === 'MISSING_RUNTIME' || !e.message.includes(file)) return e;
   return new Error(`onnxruntime refuses the deploy model this conversion made (${output}): ${e.message.split(file).join(output)}`, { cause: e });
+}
+
+/** A user error about a graph in the check folder, said of the file the user named. */
+function renamed(e: unknown, file: string, as: string): unknown {
+  if (!(e instanceof UserError) || file === as || !e.message.includes(file)) return e;
+  const again = e instanceof CheckLimitError ? new CheckLimitError(e.message.split(file).join(as), e.hint ?? '') : new UserError(e.message.split(file).join(as), { code: e.code, hint: e.hint, cause: e });
+  return again;
 }
 
 /** Verification of a conversion failed; carries the full result so callers can report it. */

@@ -66,5 +66,7 @@ export const BENCH_OPTION_KINDS = {
   runs: { type: 'number', integer: true, min: 1 },
   warmup: { type: 'number', integer: true, min: 0 },
   seed: VERIFY_OPTION_KINDS.seed,
+  memoryLimit: VERIFY_OPTION_KINDS.memoryLimit,
+  timeLimit: VERIFY_OPTION_KINDS.timeLimit,
   onEvent: { type: 'function' },
 } as const satisfies OptionTableOf<BenchPairOptions>;

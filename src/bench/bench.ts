@@ -3,10 +3,13 @@
 // so that whatever drifts during the benchmark (clock boost, heat, other load) hits both alike.
 import * as fs from 'fs';
 import * as os from 'os';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { candidateFeeds, makeFeeds } from '../verify/inputs';
+import { checkDeclared, checkLimits } from '../verify/budget';
+import { OrtHost, RemoteSession } from '../verify/ort-host';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession } from '../verify/providers';
+import { runModel } from '../verify/verify';
 import { seededRandom } from '../verify/random';
 import { runtimeVersion } from '../verify/runtime';
 import { planInputs } from '../verify/shapes';
@@ -32,6 +35,10 @@ export interface BenchOptions {
   warmup?: number;
   /** Seed of the (standard normal) input. Default DEFAULT_BENCH_SEED. */
   seed?: number;
+  /** Memory limit of onnxruntime's process, MiB (see verify/budget.ts for the default). */
+  memoryLimit?: number;
+  /** Time limit of the whole benchmark, seconds. Default DEFAULT_TIME_LIMIT_S. */
+  timeLimit?: number;
   onProgress?: (e: BenchProgress) => void;
 }
 
@@ -44,15 +51,19 @@ export async function benchModels(train: string, deploy: string, options: BenchO
   checkProviderPresent(o.ep);
   const progress = options.onProgress ?? (() => {});
 
+  const limits = checkLimits(options, [train, deploy]);
+  const host = new OrtHost(limits);
   let t = performance.now();
-  const trainSession = await openCandidate(train, o.ep);
-  const trainLoadMs = performance.now() - t;
+  let trainSession: OpenedSession | undefined;
   let deploySession: OpenedSession | undefined;
   try {
+    trainSession = await openCandidate(train, o.ep, { host });
+    const trainLoadMs = performance.now() - t;
     // The deploy model goes where the train model went, so `auto` cannot split the pair.
     t = performance.now();
-    deploySession = await openCandidate(deploy, trainSession.ep);
+    deploySession = await openCandidate(deploy, trainSession.ep, { host });
     const deployLoadMs = performance.now() - t;
+    const shapes = new Map<string, readonly number[]>();
 
     const plan = planInputs(trainSession.session.inputMetadata, deploySession.session.inputMetadata, o.inputShapes, {
       reference: 'train model',
@@ -61,6 +72,8 @@ export async function benchModels(train: string, deploy: string, options: BenchO
     if (plan.problems.length > 0) {
       throw new UserError(`${train} and ${deploy} cannot take the same input: ${plan.problems.join('; ')}`, { code: 'BAD_USAGE' });
     }
+    for (const i of plan.inputs) shapes.set(i.name, i.shape);
+    for (const file of [train, deploy]) checkDeclared(file, shapes, limits);
     const trainFeeds = makeFeeds(plan.inputs, seededRandom(o.seed), 'normal');
     const deployFeeds = candidateFeeds(plan.inputs, trainFeeds);
     const runTrain = runner(trainSession.session, trainFeeds);
@@ -102,17 +115,17 @@ export async function benchModels(train: string, deploy: string, options: BenchO
       totalMs: performance.now() - started,
     };
   } finally {
-    await trainSession.session.release();
+    await trainSession?.session.release();
     await deploySession?.session.release();
+    host.close();
   }
 }
 
-/** One timed inference; outputs are fetched (copied to the host) as a caller would. */
-function runner(session: InferenceSession, feeds: Record<string, Tensor>): () => Promise<number> {
+/** One timed inference, timed where onnxruntime runs (the transfer between processes is not its time). */
+function runner(session: RemoteSession, feeds: Record<string, Tensor>): () => Promise<number> {
   return async () => {
-    const t = performance.now();
-    await session.run(feeds);
-    return performance.now() - t;
+    await runModel(session, feeds);
+    return session.lastRunMs;
   };
 }
 

@@ -37,6 +37,8 @@ export interface CheckFlags {
   readonly 'save-inputs'?: string;
   readonly 'save-results'?: string;
   readonly 'per-block'?: boolean;
+  readonly 'memory-limit'?: number;
+  readonly 'time-limit'?: number;
 }
 
 /** The check's options from its flags; an unnamed --input-shape stays under '*' (the library resolves it). */
@@ -52,5 +54,7 @@ export function verifyOptionsFrom(a: CheckFlags): Omit<VerifyOptions, 'onProgres
     saveInputs: a['save-inputs'],
     saveResults: a['save-results'],
     perBlock: a['per-block'],
+    memoryLimit: a['memory-limit'],
+    timeLimit: a['time-limit'],
   });
 }

@@ -5,6 +5,7 @@ import { BENCH_OPTION_KINDS, CONVERT_OPTION_KINDS, OUTPUT_FORMATS } from '../api
 import { DEFAULT_BENCH_SEED, DEFAULT_RUNS, DEFAULT_WARMUP } from '../bench/defaults';
 import type { OptionKind } from '../options';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from '../verify/defaults';
+import { DEFAULT_TIME_LIMIT_S, MEMORY_FLOOR_MIB } from '../verify/budget';
 import { VERIFY_OPTION_KINDS } from '../verify/option-kinds';
 
 /** A flag's value kind: a library option kind ('strings' is a repeatable flag). */
@@ -57,6 +58,13 @@ const V = VERIFY_OPTION_KINDS;
 const C = CONVERT_OPTION_KINDS;
 const CHECK = 'Check (onnxruntime)';
 
+/** onnxruntime runs under a watchdog (verify/ort-host.ts): these are its limits. */
+const LIMIT_FLAGS = (group: string) =>
+  ({
+    'memory-limit': { kind: V.memoryLimit, placeholder: 'MIB', default: `${MEMORY_FLOOR_MIB} + 3 per MiB of the larger model`, describe: "memory onnxruntime may take; a model declaring more (a tensor past a quarter of it) is refused before it runs", group },
+    'time-limit': { kind: V.timeLimit, placeholder: 'SECONDS', default: String(DEFAULT_TIME_LIMIT_S), describe: 'time onnxruntime may run; a constant Loop needing more is refused before it runs', group },
+  }) as const satisfies Record<string, Flag>;
+
 const CHECK_FLAGS = {
   ep: { kind: V.ep, placeholder: 'EP', default: 'auto', describe: 'execution provider for the deploy model (the reference runs on cpu); auto = a real GPU when there is one (CUDA, else WebGPU on a hardware adapter), else cpu', group: CHECK },
   seed: { kind: V.seed, placeholder: 'N', default: String(DEFAULT_SEED), describe: 'seed of the random inputs', group: CHECK },
@@ -68,6 +76,7 @@ const CHECK_FLAGS = {
   inputs: { kind: V.inputs, placeholder: 'FILE', default: 'seeded random', describe: 'inputs from a file, one sample each: x.npy, x.npz (arrays named after the inputs; sample0/NAME, … for several), raw x.bin:1x3x224x224; NAME=FILE names the input; repeat for more samples', group: CHECK },
   'save-inputs': { kind: V.saveInputs, placeholder: 'FILE.npz', describe: 'save the inputs the check fed (every sample) for numpy.load or --inputs', group: CHECK },
   'save-results': { kind: V.saveResults, placeholder: 'FILE.npz', describe: "save both models' outputs of every sample (reference/NAME, candidate/NAME)", group: CHECK },
+  ...LIMIT_FLAGS(CHECK),
 } as const satisfies Record<string, Flag>;
 
 const CKPT = 'Checkpoints (.safetensors, .pth)';
@@ -119,6 +128,7 @@ export const BENCH_FLAGS = {
   warmup: { kind: B.warmup, placeholder: 'N', default: String(DEFAULT_WARMUP), describe: 'untimed runs per model first', group: 'Bench' },
   seed: { kind: B.seed, placeholder: 'N', default: String(DEFAULT_BENCH_SEED), describe: 'seed of the input', group: 'Bench' },
   'input-shape': { ...CHECK_FLAGS['input-shape'], group: 'Bench' },
+  ...LIMIT_FLAGS('Bench'),
 } as const satisfies Record<string, Flag>;
 
 export const COMMANDS: Readonly<Record<CommandName, Command>> = {

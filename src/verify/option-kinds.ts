@@ -23,6 +23,8 @@ export const VERIFY_OPTION_KINDS = {
   gpuFacts: { type: 'object' },
   perBlock: { type: 'boolean' },
   probeFolder: { type: 'object' },
+  memoryLimit: { type: 'number', integer: true, min: 64 },
+  timeLimit: { type: 'number', min: 1 },
 } as const satisfies OptionTableOf<VerifyOptions>;
 
 /** The warning for options that shape random inputs when files give the inputs instead (undefined: none). */

@@ -10,6 +10,7 @@ import { cpuDevice, DeviceInfo, webgpuDevice } from './device';
 import { AUTO_ORDER, EpChoice, EpName } from './ep-choices';
 import { GpuFacts, hardwareGpu } from './gpu-presence';
 import { probeModel } from './probe-model';
+import { OrtHost, RemoteSession } from './ort-host';
 import { onnxruntime } from './runtime';
 
 export { AUTO_ORDER, EP_CHOICES } from './ep-choices';
@@ -21,7 +22,7 @@ export interface Skipped {
 }
 
 export interface OpenedSession {
-  readonly session: InferenceSession;
+  readonly session: RemoteSession;
   readonly ep: EpName;
   readonly device: DeviceInfo;
   /** Providers `auto` tried first and could not use. */
@@ -31,6 +32,8 @@ export interface OpenedSession {
 }
 
 export interface OpenOptions {
+  /** The process onnxruntime runs in (see ort-host.ts). */
+  readonly host: OrtHost;
   /** onnxruntime graph optimisations; the reference runs without them so it evaluates the graph as written. */
   readonly optimization?: InferenceSession.SessionOptions['graphOptimizationLevel'];
   /** What `auto` knows of the machine's GPUs (tests pass their own). */
@@ -99,7 +102,7 @@ export function checkProviderPresent(ep: EpChoice): void {
   }
 }
 
-export async function openReference(file: string, options: OpenOptions = {}): Promise<OpenedSession> {
+export async function openReference(file: string, options: OpenOptions): Promise<OpenedSession> {
   const session = await load(file, 'cpu', options);
   return { session, ep: 'cpu', device: cpuDevice(), skipped: [], reason: 'the reference always runs on the CPU' };
 }
@@ -110,7 +113,7 @@ export async function openReference(file: string, options: OpenOptions = {}): Pr
  * software WebGPU adapter (lavapipe) is never taken by `auto`: it is slow and shows nothing about GPUs;
  * `ep: 'webgpu'` still runs on it.
  */
-export async function openCandidate(file: string, ep: EpChoice, options: OpenOptions = {}): Promise<OpenedSession> {
+export async function openCandidate(file: string, ep: EpChoice, options: OpenOptions): Promise<OpenedSession> {
   if (ep !== 'auto') {
     const session = await load(file, ep, options);
     return { session, ep, device: deviceOf(ep), skipped: [], reason: `asked for (${ep})` };
@@ -160,7 +163,7 @@ function deviceOf(ep: EpName): DeviceInfo {
  */
 const SESSION_LOG = { logSeverityLevel: 3 } as const;
 
-async function load(file: string, ep: EpName, options: OpenOptions): Promise<InferenceSession> {
+async function load(file: string, ep: EpName, options: OpenOptions): Promise<RemoteSession> {
   // onnxruntime follows external data locations by itself: only regular files inside the model's folder.
   checkExternalDataFiles(file);
   const sessionOptions: InferenceSession.SessionOptions = {
@@ -169,25 +172,27 @@ async function load(file: string, ep: EpName, options: OpenOptions): Promise<Inf
     ...(options.optimization ? { graphOptimizationLevel: options.optimization } : {}),
     ...(options.lean && ep === 'cpu' ? { enableCpuMemArena: false, extra: { session: { disable_prepacking: '1' } } } : {}),
   };
-  const ort = onnxruntime(); // outside the try: a runtime that cannot load is not the model's fault
+  onnxruntime(); // first: a runtime that cannot load is not the model's fault
   try {
-    return await ort.InferenceSession.create(file, sessionOptions);
+    return await options.host.open(file, sessionOptions);
   } catch (e) {
+    if (e instanceof UserError) throw e; // the watchdog's
     const message = messageOf(e);
     if (ep === 'cpu') throw notLoadable(file, message, e);
     // Tell a provider failure from a bad model: if the CPU provider loads it, the model is fine.
-    const cpuError = await cpuLoadError(file);
+    const cpuError = await cpuLoadError(file, options.host);
     if (cpuError !== undefined) throw notLoadable(file, messageOf(cpuError), cpuError);
     throw providerFailed(ep, message, e);
   }
 }
 
 /** The CPU provider's error loading `file`, or undefined when it loads. */
-async function cpuLoadError(file: string): Promise<unknown> {
-  let session: InferenceSession;
+async function cpuLoadError(file: string, host: OrtHost): Promise<unknown> {
+  let session: RemoteSession;
   try {
-    session = await onnxruntime().InferenceSession.create(file, { ...SESSION_LOG, executionProviders: ['cpu'] });
+    session = await host.open(file, { ...SESSION_LOG, executionProviders: ['cpu'] });
   } catch (e) {
+    if (e instanceof UserError) throw e;
     return e;
   }
   await session.release();

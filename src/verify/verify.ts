@@ -8,14 +8,16 @@
 // An FP16 candidate gets the FP16 default tolerances and a count of what the FP32 tolerances would have
 // failed.
 import * as fs from 'fs';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { halfToFloat } from '../tensor';
 import { ErrorAccumulator, ExceedanceCounter, Tolerance } from './compare';
 import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAULT_SAMPLES, DEFAULT_SEED } from './defaults';
 import { prepareFeeds } from './feeds';
 import { candidateFeeds, InputDistribution } from './inputs';
-import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenOptions, openReference } from './providers';
+import { checkDeclared, checkLimits } from './budget';
+import { OrtHost, RemoteSession } from './ort-host';
+import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, OpenOptions, openReference, ortReason } from './providers';
 import { ModelFacts, modelFacts } from './model-facts';
 import { CheckFolder } from './check-folder';
 import { Probe, probedPair } from './per-block';
@@ -73,6 +75,10 @@ export interface VerifyOptions {
   perBlock?: boolean;
   /** Where the graphs with extra outputs are written (the check folder of a conversion); default a new one in TMPDIR. */
   probeFolder?: CheckFolder;
+  /** Memory limit of onnxruntime's process, MiB (see budget.ts for the default). */
+  memoryLimit?: number;
+  /** Time limit of the check, seconds. Default DEFAULT_TIME_LIMIT_S. */
+  timeLimit?: number;
   onProgress?: (e: VerifyProgress) => void;
 }
 
@@ -116,30 +122,42 @@ async function checkPair(reference: string, candidate: string, options: VerifyOp
   const tol: Tolerance = { atol: o.atol ?? (fp16 ? DEFAULT_ATOL_FP16 : DEFAULT_ATOL), rtol: o.rtol ?? (fp16 ? DEFAULT_RTOL_FP16 : DEFAULT_RTOL) };
   const fp32: Tolerance | undefined = fp16 ? { atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL } : undefined;
   const pair = planPair(refFacts, candFacts, o);
+  // What each model declares it computes, with the inputs planned, before onnxruntime runs it.
+  const limits = checkLimits(options, [reference, candidate]);
+  const shapes = new Map(Object.entries(pair.inputs).map(([k, v]) => [k, v.shape]));
+  for (const file of [reference, candidate]) checkDeclared(file, shapes, limits);
 
-  progress({ phase: 'load', done: 0, total: 2 });
-  let t = performance.now();
-  const ref = await openReference(reference, LEAN);
-  const loadReferenceMs = performance.now() - t;
-  progress({ phase: 'load', done: 1, total: 2 });
-  let referenceOutputs: Record<string, Tensor>[];
+  const host = new OrtHost(limits);
+  let loadReferenceMs: number;
+  let loadCandidateMs: number;
   let runReferenceMs = 0;
-  try {
-    t = performance.now();
-    referenceOutputs = await runAll(ref.session, pair, 'reference', progress);
-    runReferenceMs = performance.now() - t;
-  } finally {
-    await ref.session.release();
-  }
-  t = performance.now();
-  const cand = await openCandidate(candidate, o.ep, { ...LEAN, gpuFacts: options.gpuFacts });
-  const loadCandidateMs = performance.now() - t;
-  progress({ phase: 'load', done: 2, total: 2 });
+  let cand: OpenedSession;
   let run: SessionComparison;
   try {
-    run = await compareCandidate(cand.session, pair, referenceOutputs, { ...o, tol, fp32 }, progress);
+    progress({ phase: 'load', done: 0, total: 2 });
+    let t = performance.now();
+    const ref = await openReference(reference, { ...LEAN, host });
+    loadReferenceMs = performance.now() - t;
+    progress({ phase: 'load', done: 1, total: 2 });
+    let referenceOutputs: Record<string, Tensor>[];
+    try {
+      t = performance.now();
+      referenceOutputs = await runAll(ref.session, pair, 'reference', progress);
+      runReferenceMs = performance.now() - t;
+    } finally {
+      await ref.session.release();
+    }
+    t = performance.now();
+    cand = await openCandidate(candidate, o.ep, { ...LEAN, host, gpuFacts: options.gpuFacts });
+    loadCandidateMs = performance.now() - t;
+    progress({ phase: 'load', done: 2, total: 2 });
+    try {
+      run = await compareCandidate(cand.session, pair, referenceOutputs, { ...o, tol, fp32 }, progress);
+    } finally {
+      await cand.session.release();
+    }
   } finally {
-    await cand.session.release();
+    host.close();
   }
   // Probes are diagnostics: the verdict is the model's own outputs'.
   const probed = new Set(probes.map((p) => p.value));
@@ -185,7 +203,7 @@ async function checkPair(reference: string, candidate: string, options: VerifyOp
  * arena, so onnxruntime holds about one copy of the weights and starts at once. The check is about the
  * model's arithmetic, not its speed.
  */
-const LEAN: OpenOptions = { optimization: 'disabled', lean: true };
+const LEAN: Omit<OpenOptions, 'host'> = { optimization: 'disabled', lean: true };
 
 interface Settled {
   seed: number;
@@ -282,17 +300,34 @@ function planPair(ref: ModelFacts, cand: ModelFacts, o: Settled): Pair {
 }
 
 /** Runs every sample through one model; keeps only the outputs compared. */
-async function runAll(session: InferenceSession, pair: Pair, side: 'reference', progress: (e: VerifyProgress) => void): Promise<Record<string, Tensor>[]> {
+async function runAll(session: RemoteSession, pair: Pair, side: 'reference', progress: (e: VerifyProgress) => void): Promise<Record<string, Tensor>[]> {
   const outputs: Record<string, Tensor>[] = [];
   for (const [i, sample] of pair.samples.entries()) {
-    outputs.push((await session.run(sample[side], [...pair.fetch])) as Record<string, Tensor>);
+    outputs.push(await runModel(session, sample[side], pair.fetch));
     progress({ phase: 'run', done: i + 1, total: 2 * pair.samples.length });
   }
   return outputs;
 }
 
+/**
+ * One run. A model onnxruntime loads but cannot run (a BatchNorm whose statistics are shorter than its
+ * channels, a Conv whose weight does not fit its input) is a bad model: said in one line, naming it.
+ */
+export async function runModel(session: RemoteSession, feeds: Record<string, Tensor>, fetch?: readonly string[]): Promise<Record<string, Tensor>> {
+  try {
+    return await session.run(feeds, fetch && [...fetch]);
+  } catch (e) {
+    if (e instanceof UserError) throw e; // the watchdog's, or the host's end
+    throw new UserError(`onnxruntime cannot run ${session.file}: ${ortReason((e as Error).message)}`, {
+      code: 'BAD_INPUT',
+      hint: 'the model does not run as it is; onnx.checker.check_model(onnx.load(path), full_check=True) says where',
+      cause: e,
+    });
+  }
+}
+
 async function compareCandidate(
-  cand: InferenceSession,
+  cand: RemoteSession,
   pair: Pair,
   referenceOutputs: readonly Record<string, Tensor>[],
   o: Comparing,
@@ -303,7 +338,7 @@ async function compareCandidate(
   const tracks = new Map<string, Track>();
   for (const [sample, feeds] of pair.samples.entries()) {
     let t = performance.now();
-    const c = await cand.run(feeds.candidate, [...pair.fetch]);
+    const c = await runModel(cand, feeds.candidate, pair.fetch);
     result.runCandidateMs += performance.now() - t;
     const r = referenceOutputs[sample];
     recorder?.add(feeds.reference, r, c);

@@ -10,6 +10,7 @@ import { bytes, dict, f32, glob, int, pickle, storageRef, writeArchive } from '.
 import { FIXTURES } from '../helpers/fixtures';
 import { rng } from '../helpers/random';
 import { withChangedWeight } from '../verify/helpers/onnx-initializers';
+import { field, varintField } from './onnx-bytes';
 import { encodeVarint } from './protobuf-tree';
 import { unzip, zip } from './structure';
 
@@ -295,8 +296,6 @@ function pth(dir: string, name: string, tensor: Uint8Array): string {
   return file;
 }
 
-const field = (no: number, payload: Uint8Array) => Buffer.concat([Uint8Array.from(encodeVarint(BigInt(no * 8 + 2))), Uint8Array.from(encodeVarint(BigInt(payload.length))), payload]);
-const varintField = (no: number, v: number) => Uint8Array.from([...encodeVarint(BigInt(no * 8)), ...encodeVarint(BigInt(v))]);
 
 /** A one-node model (y = x + w) whose initializer w has the given dims and raw_data. */
 function onnxWithInitializer(dims: readonly number[], raw: Uint8Array): Uint8Array {

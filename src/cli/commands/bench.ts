@@ -11,7 +11,7 @@ export async function runBench(a: BenchArgs, out: Output): Promise<number> {
   const progress = progressPrinter(out);
   let report;
   try {
-    report = await bench(a.train, a.deploy, defined({ ep: a.ep, runs: a.runs, warmup: a.warmup, seed: a.seed, inputShapes: parseInputShapes(a['input-shape']), onEvent: progress }));
+    report = await bench(a.train, a.deploy, defined({ ep: a.ep, runs: a.runs, warmup: a.warmup, seed: a.seed, inputShapes: parseInputShapes(a['input-shape']), memoryLimit: a['memory-limit'], timeLimit: a['time-limit'], onEvent: progress }));
   } finally {
     progress.stop();
   }
