@@ -14,7 +14,7 @@ import { stageOnnx } from '../formats/onnx/write';
 import { Tensor } from '../tensor';
 import { VerifyOptions, VerifyReport } from '../verify';
 import { EventSink, bytesProgress, phase } from './events';
-import { checkWeightsPair } from './check-weights';
+import { checkBlocksFromWeights, checkWeightsPair } from './check-weights';
 
 export interface CheckpointOptions {
   readonly scheme?: SchemeName;
@@ -87,19 +87,21 @@ export async function convertCheckpoint(
     let verifySkipped: string | undefined;
     let verifyMs = 0;
     try {
-      if (options.verify && architecture) {
+      if (options.verify) {
+        const candidate = { file: staged.tmp, format: formats.output, expected: tensors };
         const v = await phase(emit, 'verify', async () => {
           const folder = CheckFolder.beside(output);
           try {
-            return await checkWeightsPair({ train: sd, arch: architecture, build: { ...build, bnEps: report.bnEps }, candidate: { file: staged.tmp, format: formats.output, expected: tensors } }, folder, options.verifyOptions, emit);
+            // Without a whole architecture (a detector's blocks), each block is checked on its own.
+            return architecture
+              ? await checkWeightsPair({ train: sd, arch: architecture, build: { ...build, bnEps: report.bnEps }, candidate }, folder, options.verifyOptions, emit)
+              : await checkBlocksFromWeights({ train: sd, scheme: report.scheme, bnEps: report.bnEps, candidate }, folder, options.verifyOptions, emit);
           } finally {
             folder.remove();
           }
         });
-        verify = { ...v.value, reference: `${input} (training graph built from the weights)`, candidate: output };
+        verify = { ...v.value, reference: `${input} (${architecture ? 'training graph built from the weights' : 'each block built from the weights'})`, candidate: output };
         verifyMs = v.ms;
-      } else if (options.verify) {
-        verifySkipped = `${report.scheme} blocks sit in detectors and backbones whose wiring is not in the checkpoint, so no ONNX pair can be built; the merge is the block model's, which the ONNX path verifies`;
       }
     } catch (e) {
       staged.abort();

@@ -84,30 +84,23 @@ async function verifyCheckpoint(reference: string, format: 'safetensors' | 'pth'
   const emit = onEvent ?? (() => {});
   if (compareEps) emit({ type: 'warning', message: '--compare-eps (compareEps) is for ONNX pairs; the check of a checkpoint pair runs once' });
   const ckpt = require('../checkpoint') as typeof import('../checkpoint');
-  const { checkWeightsPair } = require('./check-weights') as typeof import('./check-weights');
+  const { checkBlocksFromWeights, checkWeightsPair } = require('./check-weights') as typeof import('./check-weights');
   const candidateFormat = candidateFormatOf(candidate);
   const sd = readWeights(reference, format, { entry });
   try {
     // Refuses a checkpoint that is not a training one (already converted, or no known blocks).
     const conversion = ckpt.convertStateDict(sd, { scheme, bnEps });
-    const architecture = ckpt.inferArchitecture(sd, { arch, scheme: conversion.report.scheme });
-    if (!architecture) {
-      throw new UserError(`no graph can be built from ${conversion.report.scheme} weights, so ${reference} and ${candidate} cannot be run`, {
-        code: 'UNSUPPORTED',
-        hint: 'check the ONNX exports instead: repvgg-convert verify train.onnx deploy.onnx',
-      });
-    }
+    const architecture = ckpt.CLASSIFIER_SCHEMES.includes(conversion.report.scheme) ? ckpt.inferArchitecture(sd, { arch, scheme: conversion.report.scheme }) : undefined;
     const inputShape = checkpointInputShape(rest.inputShapes);
     const folder = CheckFolder.inTemp();
     emit({ type: 'phase-start', phase: 'verify' });
     const started = performance.now();
+    const deploy = { file: candidate, format: candidateFormat, expected: conversion.tensors };
     try {
-      const report = await checkWeightsPair(
-        { train: sd, arch: architecture, build: { inputShape, opset, bnEps: conversion.report.bnEps }, candidate: { file: candidate, format: candidateFormat, expected: conversion.tensors } },
-        folder,
-        { ...rest, inputShapes: undefined },
-        emit,
-      );
+      // Without a whole architecture (a detector's blocks), each block is checked on its own.
+      const report = architecture
+        ? await checkWeightsPair({ train: sd, arch: architecture, build: { inputShape, opset, bnEps: conversion.report.bnEps }, candidate: deploy }, folder, { ...rest, inputShapes: undefined }, emit)
+        : await checkBlocksFromWeights({ train: sd, scheme: conversion.report.scheme, bnEps: conversion.report.bnEps, candidate: deploy }, folder, rest, emit);
       return { ...report, reference, candidate };
     } finally {
       folder.remove();

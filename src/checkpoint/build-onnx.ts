@@ -7,9 +7,11 @@ import { OnnxModel } from '../formats/onnx/read';
 import { join } from './keys';
 import { newOnnxModel, TensorSignature } from '../formats/onnx/build';
 import { StateDict } from '../formats/state-dict';
-import { Tensor, tensorFromArray } from '../tensor';
+import { Tensor, tensorFromArray, toFloat32 } from '../tensor';
 import { ArchBlock, ArchSe, Architecture } from './architecture';
-import { Branch, BnStep, ConvStep, Step } from '../reparam/block';
+import { TrainBlock } from './blocks';
+import { Branch, BnStep, ConvStep, Param, Step } from '../reparam/block';
+import { prefixBias } from '../reparam/merge';
 import { SCHEMES } from './schemes';
 import { GraphBuilder, float, int, int64Tensor, ints } from './onnx-graph';
 
@@ -87,7 +89,9 @@ function build(arch: Architecture, tensors: ReadonlyMap<string, Tensor>, o: Onnx
     h = Math.floor((h + 2 * (kh >> 1) - kh) / b.stride) + 1;
     w = Math.floor((w + 2 * (kw >> 1) - kw) / b.stride) + 1;
     if (h < 1 || w < 1) throw new UserError(`input ${shape[2]}x${shape[3]} is too small: the map vanishes at '${b.name}'`, { code: 'BAD_USAGE' });
-    let y = body(g, x, b);
+    // The block's sum (train) and its merged conv (deploy) share one value name, as a conversion of an
+    // ONNX model keeps it: a check block by block (per-block.ts) compares the two graphs there.
+    let y = g.blockEnd(body(g, x, b), b.name);
     if (b.se?.layout.placement === 'before-act') y = squeezeExcite(g, y, b, b.se, h, w);
     y = g.op(`/${b.name}/${spec.act}`, 'Relu', [y]);
     if (b.se?.layout.placement === 'after-act') y = squeezeExcite(g, y, b, b.se, h, w);
@@ -118,10 +122,10 @@ function build(arch: Architecture, tensors: ReadonlyMap<string, Tensor>, o: Onnx
   });
 }
 
-function convAttrs(kernel: readonly [number, number], stride: number, groups: number, pads?: readonly number[]) {
+function convAttrs(kernel: readonly [number, number], stride: number, groups: number, pads?: readonly number[], dilation: readonly number[] = [1, 1]) {
   const [kh, kw] = kernel;
   return [
-    ints('dilations', [1, 1]),
+    ints('dilations', [...dilation]),
     int('group', groups),
     ints('kernel_shape', [kh, kw]),
     ints('pads', pads ? [...pads] : [kh >> 1, kw >> 1, kh >> 1, kw >> 1]),
@@ -139,34 +143,71 @@ const moduleOf = (key: string, leaf: string): string => key.slice(0, key.length 
 function branchGraph(g: GraphBuilder, x: Value, br: Branch, b: ArchBlock, eps: number): Value {
   const spatial = br.steps.map((s, i) => ((s.op === 'conv' && s.weight.tensor.shape[2] * s.weight.tensor.shape[3] > 1) || s.op === 'avgpool' ? i : -1)).filter((i) => i >= 0);
   const strided = spatial.length ? spatial[spatial.length - 1] : br.steps.findIndex((s) => s.op === 'conv');
+  const scope = scopeOf(b.name, br.label ? join(b.name, br.label) : b.name);
   let v = x;
+  // Channels of the value so far: what per-channel constants are shaped to.
+  let channels = b.inChannels;
   br.steps.forEach((s: Step, i) => {
     const stride = i === strided ? b.stride : 1;
     switch (s.op) {
       case 'conv':
         v = convStep(g, v, s, b, stride);
+        channels = s.weight.tensor.shape[0];
         break;
       case 'bn':
-        v = batchNorm(g, v, s, scopeOf(b.name, moduleOf(s.mean.name, 'running_mean')), b.outChannels, eps);
+        v = batchNorm(g, v, s, scopeOf(b.name, moduleOf(s.mean.name, 'running_mean')), channels, eps);
         break;
       case 'avgpool': {
         const [kh, kw] = s.kernel;
-        v = g.op(`${scopeOf(b.name, br.label ? join(b.name, br.label) : b.name)}/avg`, 'AveragePool', [v], [ints('kernel_shape', [kh, kw]), ints('pads', [...s.pads]), ints('strides', [stride, stride]), int('count_include_pad', s.countIncludePad ? 1 : 0)]);
+        v = g.op(`${scope}/avg`, 'AveragePool', [v], [ints('kernel_shape', [kh, kw]), ints('pads', [...s.pads]), ints('strides', [stride, stride]), int('count_include_pad', s.countIncludePad ? 1 : 0)]);
         break;
       }
-      default:
-        throw new UserError(`a ${s.op} step of '${b.name}' has no graph built from weights`, { code: 'UNSUPPORTED', hint: 'export the ONNX from the training code and convert that instead' });
+      case 'affine':
+        if (s.scale) v = g.op(scope, s.invert?.scale ? 'Div' : 'Mul', [v, perChannel(g, s.scale, channels)]);
+        if (s.shift) v = g.op(scope, s.invert?.shift ? 'Sub' : 'Add', [v, perChannel(g, s.shift, channels)]);
+        break;
+      case 'pad': {
+        const [t, l, bo, r] = s.pads;
+        const pads = g.constant(`${scope.slice(1)}/pads`, int64Tensor([0, 0, t, l, 0, 0, bo, r]));
+        if (s.fill === 'zero') v = g.op(scope, 'Pad', [v, pads]);
+        else {
+          // Filled with what the steps before give for a zero input: shift that to 0, pad, shift back.
+          const fill = prefixBias(br.steps.slice(0, i), b.inChannels);
+          const c = g.constant(`${scope.slice(1)}/fill`, tensorFromArray([1, fill.length, 1, 1], Float32Array.from(fill)));
+          v = g.op(scope, 'Add', [g.op(scope, 'Pad', [g.op(scope, 'Sub', [v, c]), pads]), c]);
+        }
+        break;
+      }
+      case 'const':
+        v = perChannel(g, s.value, b.outChannels);
+        break;
     }
   });
   if (br.steps.length === 0 && b.stride !== 1) throw new Error(`'${b.name}': an identity branch at stride ${b.stride}`);
   return v;
 }
 
+/** A per-channel (or single) parameter as a [1, C, 1, 1] constant that broadcasts over a map. */
+function perChannel(g: GraphBuilder, p: Param, channels: number): Value {
+  const values = toFloat32(p.tensor);
+  const c = values.length === 1 ? 1 : channels;
+  if (values.length !== c) throw new Error(`'${p.name}' holds ${values.length} values for ${channels} channels`);
+  return g.constant(`${p.name}/per_channel`, tensorFromArray([1, c, 1, 1], Float32Array.from(values)));
+}
+
 function convStep(g: GraphBuilder, x: Value, s: ConvStep, b: ArchBlock, stride: number): Value {
   const module = moduleOf(s.weight.name, 'weight');
-  const inputs = [x, g.weight(s.weight.name), ...(s.bias ? [g.weight(s.bias.name)] : [])];
   const k = s.weight.tensor.shape;
-  return g.op(`${scopeOf(b.name, module)}`, 'Conv', inputs, convAttrs([k[2], k[3]], stride, b.groups, s.pads));
+  let weight = g.weight(s.weight.name);
+  if (s.plusIdentity) {
+    // DiverseBranchBlock's identity-based 1x1 stores the kernel less the identity.
+    const [o, ipg, kh, kw] = k;
+    const ident = new Float32Array(o * ipg * kh * kw);
+    for (let c = 0; c < o; c++) ident[((c * ipg + (c % ipg)) * kh + (kh >> 1)) * kw + (kw >> 1)] = 1;
+    weight = g.op(`${scopeOf(b.name, module)}`, 'Add', [weight, g.constant(`${s.weight.name}/identity`, tensorFromArray([o, ipg, kh, kw], ident))]);
+  }
+  const inputs = [x, weight, ...(s.bias ? [g.weight(s.bias.name)] : [])];
+  return g.op(`${scopeOf(b.name, module)}`, 'Conv', inputs, convAttrs([k[2], k[3]], stride, b.groups, s.pads, s.dilation));
 }
 
 function batchNorm(g: GraphBuilder, x: Value, bn: BnStep, scope: string, channels: number, eps: number): Value {
@@ -203,6 +244,49 @@ function squeezeExcite(g: GraphBuilder, x: Value, b: ArchBlock, se: ArchSe, h: n
     s = g.op(scope, 'Reshape', [s, g.constant(`${se.prefix}.view_shape`, int64Tensor([-1, channels, 1, 1]))]);
   }
   return g.op(scope, 'Mul', [x, s]);
+}
+
+/**
+ * One block's training branches (and its steps after the sum) and its deploy conv, as two small graphs
+ * at stride 1 (a strided conv's outputs are a subsample of these), for a check block by block from the
+ * weights where the checkpoint holds no whole architecture (a detector's backbone and neck). Groups the
+ * weights do not decide are taken as 1: the kernels are merged per output channel either way.
+ */
+export function buildBlockPair(tb: TrainBlock, deployName: string, train: ReadonlyMap<string, Tensor>, deploy: ReadonlyMap<string, Tensor>, eps: number): { readonly train: OnnxModel; readonly deploy: OnnxModel; readonly inputShape: readonly number[] } {
+  const groups = tb.groups ?? 1;
+  const [kh, kw] = tb.kernel;
+  const side = Math.max(8, 2 * Math.max(kh, kw) + 2);
+  const inputShape = [1, tb.inPerGroup * groups, side, side];
+  const b: ArchBlock = { name: tb.name, stage: '', index: 0, inChannels: inputShape[1], outChannels: tb.outChannels, groups, kernel: tb.kernel, stride: 1, strideFrom: 'convention', identity: tb.identity, train: tb, deploy: tb.deploy };
+  const one = (tensors: ReadonlyMap<string, Tensor>, form: 'train' | 'deploy', body: (g: GraphBuilder, x: Value) => Value): OnnxModel => {
+    const g = new GraphBuilder(tensors);
+    const y = body(g, g.input('input'));
+    g.graph.renameValue(y, 'output');
+    g.graph.addGraphOutput(y);
+    return newOnnxModel(g.graph, {
+      graphName: `${tb.name} (${form})`,
+      opset: DEFAULT_OPSET,
+      inputs: [{ name: 'input', elemType: 1, dims: inputShape }],
+      outputs: [{ name: 'output', elemType: 1, dims: [1, tb.outChannels, side, side] }],
+      metadata: { form, block: tb.name },
+    });
+  };
+  return {
+    train: one(train, 'train', (g, x) => {
+      const sum = tb.block.branches.map((br) => branchGraph(g, x, br, b, eps)).reduce((acc, p) => g.op(`/${b.name}`, 'Add', [acc, p]));
+      return tb.block.post.reduce((v, s) => {
+        if (s.op !== 'bn') throw new UserError(`a ${s.op} step after the sum of '${tb.name}' has no graph built from weights`, { code: 'UNSUPPORTED' });
+        return batchNorm(g, v, s, scopeOf(b.name, moduleOf(s.mean.name, 'running_mean')), b.outChannels, eps);
+      }, sum);
+    }),
+    deploy: one(deploy, 'deploy', (g, x) => {
+      // The merged conv as the merge placed it: its pads and dilation, at stride 1.
+      const geo = tb.geometry;
+      const attrs = [ints('dilations', [...geo.dilation]), int('group', groups), ints('kernel_shape', [...geo.kernel]), ints('pads', [...geo.pads]), ints('strides', [1, 1])];
+      return g.op(`/${b.name}/${deployName}`, 'Conv', [x, g.weight(b.deploy.weight), ...(b.deploy.bias ? [g.weight(b.deploy.bias)] : [])], attrs);
+    }),
+    inputShape,
+  };
 }
 
 /** Node scope of a module inside a block, PyTorch style: "/stage1.0/rbr_dense/conv". */

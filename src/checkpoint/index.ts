@@ -10,5 +10,5 @@ export { inferArchitecture } from './architecture';
 export type { Architecture, ArchBlock, ArchSe, ArchStage, ArchHead, InferOptions } from './architecture';
 export { OFFICIAL_ARCHS, findOfficialArch, expectedStages } from './official-archs';
 export type { OfficialArch, BlockShape } from './official-archs';
-export { buildTrainOnnx, buildDeployOnnx, DEFAULT_INPUT_SHAPE, DEFAULT_OPSET } from './build-onnx';
+export { buildTrainOnnx, buildDeployOnnx, buildBlockPair, DEFAULT_INPUT_SHAPE, DEFAULT_OPSET } from './build-onnx';
 export type { OnnxBuildOptions, TrainOnnxOptions } from './build-onnx';

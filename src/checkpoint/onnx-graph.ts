@@ -35,6 +35,12 @@ export class GraphBuilder {
     return this.graph.addInitializer(this.graph.freshName(name), { tensor: t });
   }
 
+  /** Names `v` as the end of block `name` ("/<name>/block_output"), the name both built graphs give it. */
+  blockEnd(v: Value, name: string): Value {
+    this.graph.renameValue(v, `/${name}/block_output`);
+    return v;
+  }
+
   /** Appends `opType` under `scope`; the node is named "<scope>/<opType>" (numbered when repeated). */
   op(scope: string, opType: string, inputs: readonly Value[], attributes: readonly Attribute[] = [], output?: string): Value {
     const base = `${scope}/${opType}`;

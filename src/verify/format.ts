@@ -13,8 +13,11 @@ export function formatReport(report: VerifyReport): string {
   );
   for (const n of report.inputNotes ?? []) lines.push(`  note: ${n}`);
   if (report.epReason.startsWith('auto:')) lines.push(`  on ${report.ep} by default: ${report.epReason.replace(/^auto: /, '')}`);
-  for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
-  if (report.blocks) lines.push(...formatBlocks(report));
+  if (report.blockwise) lines.push(...formatBlockwise(report));
+  else {
+    for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
+    if (report.blocks) lines.push(...formatBlocks(report));
+  }
   for (const p of report.problems) lines.push(`  problem: ${p}`);
   const saved = [report.saved?.inputs && `inputs to ${report.saved.inputs}`, report.saved?.results && `outputs to ${report.saved.results}`].filter(Boolean);
   if (saved.length > 0) lines.push(`  saved ${saved.join(', ')}`);
@@ -26,6 +29,16 @@ function inputsFrom(report: VerifyReport): string {
   if (report.inputsFrom === 'random') return `, seed ${report.seed}`;
   const files = report.inputsFrom;
   return ` from ${files.length <= 3 ? files.join(', ') : `${files.slice(0, 2).join(', ')} and ${files.length - 2} more files`}`;
+}
+
+/** A check block by block: a summary line, and each block that failed. */
+function formatBlockwise(r: VerifyReport): string[] {
+  const outs = Object.entries(r.outputs);
+  const worst = Math.max(0, ...outs.map(([, o]) => o.maxAbsError ?? 0));
+  const failed = outs.filter(([, o]) => !o.ok);
+  const lines = [`  ${outs.length} blocks checked one by one from the weights (each block's branches against its merged conv): ${failed.length ? `${failed.length} FAIL` : 'all ok'}, max abs ${num(worst)}`];
+  for (const [name, o] of failed) lines.push(...formatOutput(name, o));
+  return lines;
 }
 
 /** Where inside the models the first difference is, or that the compared block ends all match. */

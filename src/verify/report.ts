@@ -71,6 +71,11 @@ export interface VerifyReport {
    * graph's order, compared like an output (the verdict stays the outputs').
    */
   readonly blocks?: readonly BlockReport[];
+  /**
+   * Checked block by block from the weights (a checkpoint with no whole architecture): each output is one
+   * block's branches against its merged conv, on a small input of its own.
+   */
+  readonly blockwise?: true;
   /** The first of `blocks` that differs beyond the tolerances: where the deploy model starts to go wrong. */
   readonly firstDifference?: BlockReport;
   /** Reasons the pair is not equal beyond element errors: different inputs, missing outputs, ... */

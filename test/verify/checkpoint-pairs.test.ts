@@ -65,3 +65,43 @@ describe('checkpoint pairs', () => {
     await expect(verify(deployed, deployed)).rejects.toThrow(/already in deploy form/);
   });
 });
+
+describe('naming the block of a checkpoint pair', () => {
+  const dir = tempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** A copy of a deploy .safetensors with one tensor's values scaled by 1.5. */
+  function changed(file: string, key: string): string {
+    const sd = readSafetensors(file);
+    const range = (sd.tensors.get(key)!.data as { range: { offset: number; length: number } }).range;
+    sd.close?.();
+    const bytes = fs.readFileSync(file);
+    for (let at = range.offset; at < range.offset + range.length; at += 4) bytes.writeFloatLE(bytes.readFloatLE(at) * 1.5, at);
+    const out = path.join(dir, `changed-${path.basename(path.dirname(file))}.safetensors`);
+    fs.writeFileSync(out, bytes);
+    return out;
+  }
+
+  test('a classifier: the check fails, and names the block whose weight changed', async () => {
+    const deploy = path.join(dir, 'official.safetensors');
+    await convert(train, deploy, { verify: false });
+    const r = await verify(train, changed(deploy, 'stage2.1.rbr_reparam.weight'), { ep: 'cpu' });
+    expect(r.ok).toBe(false);
+    expect(r.firstDifference!.node).toBe('/stage2.1/rbr_reparam/Conv');
+    expect(r.blocks!.slice(0, r.blocks!.indexOf(r.firstDifference!)).every((b) => b.ok)).toBe(true);
+  });
+
+  test.each(['yolov6', 'yolov7', 'dbb', 'acnet'])('%s (no whole architecture): each block is checked on its own, and the changed one is named', async (c) => {
+    const trainFile = path.join(FIXTURES, 'ckpt', c, 'train.safetensors');
+    const deploy = path.join(dir, `${c}.safetensors`);
+    const ok = await convert(trainFile, deploy, { verifyOptions: { ep: 'cpu' } });
+    expect(ok.verify!.ok).toBe(true);
+    expect(ok.verify!.blockwise).toBe(true);
+    expect(Object.keys(ok.verify!.outputs).length).toBe(ok.checkpoint!.blocks.length);
+    const key = ok.checkpoint!.blocks[1].deploy.weight;
+    const r = await verify(trainFile, changed(deploy, key), { ep: 'cpu' });
+    expect(r.ok).toBe(false);
+    expect(r.firstDifference!.value).toBe(ok.checkpoint!.blocks[1].name);
+    expect(Object.values(r.outputs).filter((o) => !o.ok).length).toBe(1);
+  });
+});
