@@ -1,6 +1,6 @@
 // Human-readable reports (stdout), one function per report.
 import type { ConvertResult } from '../api/convert';
-import type { BlockReport, CheckpointReport } from '../checkpoint/report';
+import type { CheckpointReport } from '../checkpoint/report';
 import { printable } from '../formats/printable';
 import { NEAR, type Fp16Headroom } from '../api/fp16-headroom';
 import type { ReparamReport } from '../rules/pipeline';
@@ -56,13 +56,14 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
 export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string {
   const lines = [`scheme: ${r.scheme} (${r.schemeFrom}), form: ${r.form}, BN eps ${r.bnEps}`];
   const kinds = new Map<string, number>();
-  for (const b of r.blocks) kinds.set(blockShape(b), (kinds.get(blockShape(b)) ?? 0) + 1);
+  // Grouped by the block model's kind namer ('RepVGG 3-branch', 'k-branch', 'DBB', …).
+  for (const b of r.blocks) kinds.set(b.kind ?? b.summary, (kinds.get(b.kind ?? b.summary) ?? 0) + 1);
   const byKind = [...kinds].map(([k, n]) => `${n} × ${k}`).join(', ');
   lines.push(r.blocks.length ? `merged ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}: ${byKind}` : 'merged: nothing (no block with branches found)');
   if (verbose) {
     for (const b of r.blocks) {
       const groups = b.groups === null ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
-      lines.push(`  ${printable(b.name) || '(root)'}: ${blockShape(b)} → ${printable(b.deploy?.weight ?? '')}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
+      lines.push(`  ${printable(b.name) || '(root)'}: ${b.kind ?? 'block'} (${b.summary}) → ${printable(b.deploy?.weight ?? '')}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
     }
   }
   if (r.deployBlocks.length) lines.push(`already single convs: ${r.deployBlocks.length}${verbose ? ` (${r.deployBlocks.map((b) => printable(b)).join(', ')})` : ''}`);
@@ -72,11 +73,6 @@ export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string 
   for (const [reason, n] of reasons) lines.push(`  dropped ${n} key${n === 1 ? '' : 's'}: ${reason}`);
   if (!verbose && r.blocks.length) lines.push('  (--verbose lists every block)');
   return lines.join('\n');
-}
-
-/** "3x3 conv+bn, 1x1 conv+bn, bn": the block's branches, the same for every block of a kind. */
-function blockShape(b: BlockReport): string {
-  return b.summary;
 }
 
 /** Each block's largest activation against float16's largest value, and the trtexec flags for what must stay float32. */
