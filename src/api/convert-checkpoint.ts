@@ -79,7 +79,7 @@ export async function convertCheckpoint(
     const write = await phase(
       emit,
       'write',
-      () => stageOutput(output, formats.output, tensors, metadata, { arch: architecture, build, onnxPass: options.onnxPass, externalData: options.externalData, notReadBack: !(options.verify && architecture), onProgress: bytesProgress(emit, 'write'), stamp: options.stamp }),
+      () => stageOutput(output, formats.output, tensors, metadata, { arch: architecture, build, onnxPass: options.onnxPass, externalData: options.externalData, notReadBack: !options.verify, onProgress: bytesProgress(emit, 'write'), stamp: options.stamp }),
       output,
     );
     const staged = write.value;
@@ -147,11 +147,12 @@ interface StageOutputOptions {
 }
 
 function stageOutput(output: string, format: OutputFormat, tensors: ReadonlyMap<string, Tensor>, metadata: Record<string, string>, o: StageOutputOptions): StagedFile<number> {
-  if (format !== 'onnx') return stageWeights(output, format, tensors, metadata, { onProgress: o.onProgress, direct: o.notReadBack, stamp: o.stamp });
+  // Read back by the check, the staged file syncs meanwhile (commit waits for it).
+  if (format !== 'onnx') return stageWeights(output, format, tensors, metadata, { onProgress: o.onProgress, direct: o.notReadBack, syncLater: !o.notReadBack, stamp: o.stamp });
   const model = buildDeployOnnx(o.arch!, tensors, o.build);
   o.onnxPass?.(model);
   // Verification and a TensorRT build read the ONNX back: then it stays in the page cache.
-  const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, stamp: o.stamp, onProgress: o.onProgress });
+  const s = stageOnnx(output, model, { externalData: o.externalData, direct: o.notReadBack && !o.onnxPass, syncLater: !o.notReadBack, stamp: o.stamp, onProgress: o.onProgress });
   return { ...s, result: s.result.bytes };
 }
 

@@ -18,7 +18,7 @@ import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { Fp16Headroom, fp16Headroom } from './fp16-headroom';
 import { checkGates, checkpointMergeCount, onnxMergeCount } from './gates';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
-import { VerifyOptions, VerifyReport, verifyModels } from '../verify';
+import { VerifyOptions, VerifyReport, prewarmCheck, verifyModels } from '../verify';
 import { CheckLimitError } from '../verify/ort-host';
 import { CheckFolder } from '../verify/check-folder';
 import { EventSink, bytesProgress, phase } from './events';
@@ -132,6 +132,8 @@ export async function convert(input: string, output: string, options: ConvertOpt
   // What a killed run left beside the output (or in the temporary folder) goes now, and is named.
   for (const message of removeStaleStaging(trt ? [output, trt.onnx] : [output])) emit({ type: 'warning', message });
   const verify = options.verify !== false;
+  // onnxruntime's process starts now, so the check finds it ready.
+  if (verify) prewarmCheck();
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);
   // The output records its input's digest (provenance.ts), hashed on a worker thread meanwhile.
@@ -201,6 +203,7 @@ async function convertHashed(input: string, output: string, options: ConvertOpti
   }
   let made: Provenance;
   try {
+    await staged.synced;
     const check = result.verify ? checkRecord(result.verify) : { skipped: result.verifySkipped ?? 'not asked for (--no-verify)' };
     const arch = result.architecture ? { arch: result.architecture.name ?? 'custom' } : {};
     made = provenance(input, await inputDigest, check, { ...(result.checkpoint ? { scheme: result.checkpoint.scheme } : {}), ...arch });
@@ -265,7 +268,8 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     modelPass?.(model);
     // A file this run reads back (the check, a TensorRT build) stays in the page cache.
     const direct = !verify && !modelPass;
-    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, stamp: options.stamp, onProgress: bytesProgress(emit, 'write') }), output);
+    // Read back by the check, the staged file syncs meanwhile (commit waits for it).
+    const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, syncLater: verify, stamp: options.stamp, onProgress: bytesProgress(emit, 'write') }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
     let report: VerifyReport | undefined;
     let verifyMs = 0;

@@ -10,10 +10,15 @@ import { FileSink } from './sink';
 import { scratchPrefix, stagingName } from './stale-staging';
 
 export interface StagedFile<T> {
-  /** The temporary file, complete and synced. */
+  /** The temporary file, complete (and synced once `synced` resolves). */
   readonly tmp: string;
   readonly target: string;
   readonly result: T;
+  /**
+   * Resolves once the file is on the disk. With `syncLater`, the sync runs on libuv's thread pool while
+   * the caller reads the file back (the check), and commit must wait for it; otherwise it already is.
+   */
+  readonly synced?: Promise<void>;
   commit(): void;
   abort(): void;
 }
@@ -79,6 +84,8 @@ export interface StageOptions {
   readonly label?: string;
   /** Bytes written so far (and the total, once the writer announces it): see FileSink. */
   readonly onProgress?: (written: number, total: number | undefined) => void;
+  /** Sync in the background (StagedFile.synced), so the disk's flush overlaps what the caller does next. */
+  readonly syncLater?: boolean;
 }
 
 /**
@@ -177,14 +184,33 @@ export function stageFile<T>(target: string, write: (sink: FileSink) => T, optio
     const result = write(sink);
     sink.flush();
     keepAccess(fd, name);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    let synced: Promise<void> | undefined;
+    let done = true;
+    if (options.syncLater) {
+      done = false;
+      synced = new Promise<void>((resolve, reject) =>
+        fs.fsync(fd, (e) => {
+          fs.close(fd, () => {});
+          if (e) reject(writeFailure(e, name));
+          else {
+            done = true;
+            resolve();
+          }
+        }),
+      );
+      synced.catch(() => {}); // awaited before the commit; an abort does not wait for it
+    } else {
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
     open = false;
     return {
       tmp,
       target,
       result,
+      ...(synced ? { synced } : {}),
       commit() {
+        if (!done) throw new Error(`${name} was committed before its staged file was synced`);
         try {
           fs.renameSync(tmp, target);
         } catch (e) {

@@ -20,3 +20,8 @@ export { formatReport } from './format';
 export function verifyModels(reference: string, candidate: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   return (require('./verify') as typeof import('./verify')).verifyModels(reference, candidate, options);
 }
+
+/** Starts onnxruntime's process ahead of a check (ort-host.ts), loading it only then. */
+export function prewarmCheck(): void {
+  (require('./ort-host') as typeof import('./ort-host')).prewarmHost();
+}

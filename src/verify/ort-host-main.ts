@@ -62,3 +62,5 @@ process.on('message', (m: HostRequest) => {
   );
 });
 process.on('disconnect', () => process.exit(0));
+// Loaded now: a host started ahead of need (prewarmHost) is ready when the check comes.
+onnxruntime();

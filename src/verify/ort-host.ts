@@ -5,6 +5,7 @@
 // (killed for memory by the system, a crash in native code) is said as such, naming the model. Its
 // stdout and stderr are kept here, never shown: onnxruntime's log does not reach the terminal.
 import { ChildProcess, spawn } from 'child_process';
+import { Socket } from 'net';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
@@ -75,6 +76,50 @@ interface Pending {
 
 const WATCH_MS = 100;
 
+function spawnHost(): ChildProcess {
+  return spawn(process.execPath, [hostScript()], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+}
+
+/** A host started ahead of need (prewarmHost), not yet taken. */
+let warm: ChildProcess | undefined;
+
+/**
+ * Starts a host now, while the conversion reads and writes, so the check finds Node started and
+ * onnxruntime loaded (some 150 ms). The next OrtHost takes it; an unused one dies with this process.
+ */
+export function prewarmHost(): void {
+  if (warm) return;
+  const child = spawnHost();
+  warm = child;
+  live.add(child);
+  hookExit();
+  child.on('exit', () => {
+    live.delete(child);
+    if (warm === child) warm = undefined;
+  });
+  // A warm host must not keep the process alive on its own: neither it, nor its channel, nor its pipes.
+  child.unref();
+  child.channel?.unref();
+  for (const pipe of [child.stdout, child.stderr]) if (pipe && pipe instanceof Socket) pipe.unref();
+}
+
+function takeWarm(): ChildProcess | undefined {
+  const child = warm;
+  warm = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+  child.ref();
+  child.channel?.ref();
+  for (const pipe of [child.stdout, child.stderr]) if (pipe && pipe instanceof Socket) pipe.ref();
+  child.removeAllListeners('exit');
+  return child;
+}
+
+function hookExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => live.forEach((c) => c.kill('SIGKILL')));
+}
+
 export class OrtHost {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
@@ -88,12 +133,9 @@ export class OrtHost {
   peakBytes = 0;
 
   constructor(private readonly limits: HostLimits) {
-    this.child = spawn(process.execPath, [hostScript()], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+    this.child = takeWarm() ?? spawnHost();
     live.add(this.child);
-    if (!exitHook) {
-      exitHook = true;
-      process.on('exit', () => live.forEach((c) => c.kill('SIGKILL')));
-    }
+    hookExit();
     const keep = (b: Buffer) => (this.log = (this.log + b.toString()).slice(-8192));
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);

@@ -2,6 +2,7 @@
 // survives a crash as the bytes do.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../../src/errors';
 import { stageFile, stagingStem, writeFailure, writeFileAtomic } from '../../src/formats/atomic-file';
@@ -180,4 +181,34 @@ test('a rename the file system refuses leaves neither the staged file nor a chan
   expect(fs.readdirSync(dir)).toEqual(['out.bin']);
   expect(fs.readFileSync(target, 'utf8')).toBe('old');
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('syncLater', () => {
+  test('the staged file syncs in the background; commit waits for it, and refuses before', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'repvgg-sync-later-'));
+    try {
+      const target = path.join(dir, 'out.bin');
+      const s = stageFile(target, (sink) => sink.write(Buffer.alloc(1 << 20, 7)), { syncLater: true });
+      expect(s.synced).toBeInstanceOf(Promise);
+      expect(fs.readFileSync(s.tmp).length).toBe(1 << 20);
+      // Whether the sync is done yet or not, after it resolves the commit goes through.
+      await s.synced;
+      s.commit();
+      expect(fs.readFileSync(target).length).toBe(1 << 20);
+      const early = stageFile(path.join(dir, 'early.bin'), (sink) => sink.write(Buffer.alloc(16)), { syncLater: true });
+      let threw = false;
+      try {
+        early.commit();
+      } catch (e) {
+        threw = /before its staged file was synced/.test((e as Error).message);
+      }
+      await early.synced;
+      // Either the sync had already finished (the commit went through) or the commit said why not.
+      expect(threw || fs.existsSync(path.join(dir, 'early.bin'))).toBe(true);
+      if (threw) early.commit();
+      expect(fs.readdirSync(dir).sort()).toEqual(['early.bin', 'out.bin']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -137,9 +137,10 @@ export function stageModelWithData<T>(
     release();
   };
   try {
-    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData, { ...options, label: dataTarget });
+    // Both files are committed into the folder at once: synced now, not later.
+    const data = stageFile(path.join(folder, path.basename(dataTarget)), writeData, { ...options, syncLater: false, label: dataTarget });
     data.commit();
-    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result), { ...options, label: target });
+    const model = stageFile(path.join(folder, path.basename(target)), writeModel(data.result), { ...options, syncLater: false, label: target });
     model.commit();
     return {
       tmp: model.target,
