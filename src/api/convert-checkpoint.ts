@@ -12,7 +12,7 @@ import { StagedFile } from '../formats/atomic-file';
 import { CheckFolder } from '../verify/check-folder';
 import { stageOnnx } from '../formats/onnx/write';
 import { Tensor } from '../tensor';
-import { VerifyOptions, VerifyReport } from '../verify';
+import { VerifyOptions, VerifyReport, prewarmCheck } from '../verify';
 import { EventSink, bytesProgress, phase } from './events';
 import { checkBlocksFromWeights, checkWeightsPair } from './check-weights';
 
@@ -83,6 +83,8 @@ export async function convertCheckpoint(
       output,
     );
     const staged = write.value;
+    // Written, so every weight was read and found finite: onnxruntime's process starts while the check is set up.
+    if (options.verify) prewarmCheck();
     let verify: VerifyReport | undefined;
     let verifySkipped: string | undefined;
     let verifyMs = 0;

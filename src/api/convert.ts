@@ -132,8 +132,6 @@ export async function convert(input: string, output: string, options: ConvertOpt
   // What a killed run left beside the output (or in the temporary folder) goes now, and is named.
   for (const message of removeStaleStaging(trt ? [output, trt.onnx] : [output])) emit({ type: 'warning', message });
   const verify = options.verify !== false;
-  // onnxruntime's process starts now, so the check finds it ready.
-  if (verify) prewarmCheck();
   // The deploy output is about the input's size: a large one gets its writer thread while the input is read.
   expectOutput(fs.statSync(input).size);
   // The output records its input's digest (provenance.ts), hashed on a worker thread meanwhile.
@@ -271,6 +269,9 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     // Read back by the check, the staged file syncs meanwhile (commit waits for it).
     const write = await phase(emit, 'write', () => stageOnnx(output, model, { externalData: options.externalData, direct, syncLater: verify, stamp: options.stamp, onProgress: bytesProgress(emit, 'write') }), output);
     const staged: StagedFile<number> = { ...write.value, result: write.value.result.bytes };
+    // Written, so every weight was read and found finite (a refused input starts no process):
+    // onnxruntime's process starts while the check is set up.
+    if (verify) prewarmCheck();
     let report: VerifyReport | undefined;
     let verifyMs = 0;
     try {

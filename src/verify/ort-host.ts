@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
+import { scratchFolder } from '../formats/atomic-file';
 import { float16Tensor, onnxruntime } from './runtime';
 
 export interface WireTensor {
@@ -76,8 +77,24 @@ interface Pending {
 
 const WATCH_MS = 100;
 
+/**
+ * The host's own temporary folder, removed when the host ends (and by a signal's cleanup): onnxruntime
+ * writes files there while sessions are open (.ses, mat-debug-<pid>.log) and removes them only when it
+ * shuts down cleanly, which a killed host does not.
+ */
+const tempOf = new Map<ChildProcess, { remove(): void }>();
+
 function spawnHost(): ChildProcess {
-  return spawn(process.execPath, [hostScript()], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+  const temp = scratchFolder();
+  const child = spawn(process.execPath, [hostScript()], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced', env: { ...process.env, TMPDIR: temp.dir, TMP: temp.dir, TEMP: temp.dir } });
+  tempOf.set(child, temp);
+  child.once('exit', () => removeTemp(child));
+  return child;
+}
+
+function removeTemp(child: ChildProcess): void {
+  tempOf.get(child)?.remove();
+  tempOf.delete(child);
 }
 
 /** A host started ahead of need (prewarmHost), not yet taken. */
@@ -111,13 +128,19 @@ function takeWarm(): ChildProcess | undefined {
   child.channel?.ref();
   for (const pipe of [child.stdout, child.stderr]) if (pipe && pipe instanceof Socket) pipe.ref();
   child.removeAllListeners('exit');
+  child.once('exit', () => removeTemp(child));
   return child;
 }
 
 function hookExit(): void {
   if (exitHook) return;
   exitHook = true;
-  process.on('exit', () => live.forEach((c) => c.kill('SIGKILL')));
+  process.on('exit', () =>
+    live.forEach((c) => {
+      c.kill('SIGKILL');
+      removeTemp(c);
+    }),
+  );
 }
 
 export class OrtHost {

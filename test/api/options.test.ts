@@ -19,7 +19,7 @@ async function refusal(p: Promise<unknown>): Promise<lib.UserError> {
 }
 
 // Options a TypeScript caller could not write, as a JavaScript caller can.
-const loose = (o: object) => o as never;
+const loose = (o: unknown) => o as never;
 
 test('convert(): a value of the wrong kind, an unknown option and a bad nested option are refused before any work', async () => {
   expect((await refusal(lib.convert(train, 'never.onnx', loose({ dtype: 'fp8' })))).message).toBe("convert(): options.dtype must be one of fp32, fp16, not 'fp8'");

@@ -98,7 +98,7 @@ describe('naming the block of a checkpoint pair', () => {
     expect(ok.verify!.ok).toBe(true);
     expect(ok.verify!.blockwise).toBe(true);
     expect(Object.keys(ok.verify!.outputs).length).toBe(ok.checkpoint!.blocks.length);
-    const key = ok.checkpoint!.blocks[1].deploy.weight;
+    const key = ok.checkpoint!.blocks[1].deploy!.weight;
     const r = await verify(trainFile, changed(deploy, key), { ep: 'cpu' });
     expect(r.ok).toBe(false);
     expect(r.firstDifference!.value).toBe(ok.checkpoint!.blocks[1].name);
