@@ -18,6 +18,7 @@ import { ReparamReport, reparameterize } from '../rules/pipeline';
 import { Fp16Headroom, fp16Headroom } from './fp16-headroom';
 import { checkGates, checkpointMergeCount, onnxMergeCount } from './gates';
 import { assertFiniteInitializers, assertHasWeights } from '../rules/params';
+import { assertRunnable } from '../rules/runnable';
 import { VerifyOptions, VerifyReport, prewarmCheck, verifyModels } from '../verify';
 import { CheckLimitError } from '../verify/ort-host';
 import { CheckFolder } from '../verify/check-folder';
@@ -231,7 +232,7 @@ async function buildEngine(paths: { onnx: string; engine: string }, friendly: Tr
   const args = trtexecArgs({ onnx: paths.onnx, engine: paths.engine, fp16: options.dtype === 'fp16', timingCache: options.timingCache, profile: friendly.profile }, info ?? { hasFp16Flag: false });
   const command = `trtexec ${shellQuote(args)}`;
   if (!info) {
-    emit({ type: 'warning', message: `no plan was built: trtexec is not on PATH. Build it where TensorRT is installed with:\n  ${command}` });
+    emit({ type: 'warning', message: `no plan was built: trtexec is not on PATH; build it where TensorRT is installed with: ${command}` });
     return { onnx: paths.onnx, engine: paths.engine, built: false, command, friendly };
   }
   await phase(emit, 'build', () => runTrtexec(info, args, (line) => emit({ type: 'log', source: 'trtexec', line })), info.path);
@@ -245,6 +246,7 @@ async function convertOnnxModel(input: string, output: string, options: ConvertO
     const merge = await phase(emit, 'merge', () => {
       assertHasWeights(model.graph, input);
       const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
+      assertRunnable(model.graph, opset ?? 13, input);
       const report = reparameterize(model.graph, { defaultEpsilon: options.bnEps, opset });
       assertFiniteInitializers(model.graph);
       return report;

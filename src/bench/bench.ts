@@ -7,6 +7,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { UserError } from '../errors';
 import { candidateFeeds, makeFeeds } from '../verify/inputs';
 import { checkDeclared, checkLimits } from '../verify/budget';
+import { assertRunnableFile } from '../rules/runnable';
 import { OrtHost, RemoteSession } from '../verify/ort-host';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession } from '../verify/providers';
 import { runModel } from '../verify/verify';
@@ -51,6 +52,7 @@ export async function benchModels(train: string, deploy: string, options: BenchO
   checkProviderPresent(o.ep);
   const progress = options.onProgress ?? (() => {});
 
+  for (const file of [train, deploy]) assertRunnableFile(file);
   const limits = checkLimits(options, [train, deploy]);
   const host = new OrtHost(limits);
   let t = performance.now();

@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { UserError } from '../errors';
 import { kindOf } from './bytes';
+import { printable } from './printable';
 import { FileSink } from './sink';
 import { scratchPrefix, stagingName } from './stale-staging';
 
@@ -53,8 +54,10 @@ export function scratchFolder(): { readonly dir: string; remove(): void } {
   try {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), scratchPrefix()));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      throw new UserError(`the temporary folder ${os.tmpdir()} does not exist, and the check needs scratch space there`, { code: 'CANNOT_WRITE', hint: 'point TMPDIR at an existing folder you may write to', cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const what = code === 'ENOENT' ? 'does not exist' : 'is not a folder';
+      throw new UserError(`the temporary folder ${printable(os.tmpdir())} ${what}, and the check needs scratch space there`, { code: 'CANNOT_WRITE', hint: 'point TMPDIR at an existing folder you may write to', cause: e });
     }
     throw writeFailure(e, `a scratch folder in ${os.tmpdir()}`);
   }

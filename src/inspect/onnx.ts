@@ -17,6 +17,7 @@ import { Dims, attributesWellTyped } from '../ir/shapes';
 import { graphCost } from './cost';
 import { BlockInfo, FoldInfo, InspectReport, ModelForm, OnnxFacts } from './report';
 import { feedsSqueezeExcite } from './se';
+import { assertRunnable } from '../rules/runnable';
 
 export interface InspectOnnxOptions {
   /** Input shapes by name, or under '*' for the first input. Dynamic batch dims default to 1. */
@@ -31,6 +32,7 @@ const DEPLOY_CONV = /(^|[/._])(rbr_reparam|reparam_conv|branch_reparam|fused_con
 export function inspectOnnx(file: string, options: InspectOnnxOptions = {}): InspectReport {
   const model = readOnnx(file);
   try {
+    assertRunnable(model.graph, model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 13, file);
     return inspectGraph(file, model, options);
   } finally {
     model.close();

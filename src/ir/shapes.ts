@@ -40,8 +40,10 @@ const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'Re
 /**
  * Shapes of every value that can be worked out from `inputs` (graph input name → dims). Initializers and
  * Constant nodes have their own. Each node is visited once, in graph order (ONNX graphs are sorted).
+ * `recorded: false` leaves a value unknown rather than take the dims its file records for it.
  */
-export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>, opset: number): Map<Value, Dims> {
+export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>, opset: number, options: { readonly recorded?: boolean } = {}): Map<Value, Dims> {
+  const useRecorded = options.recorded ?? true;
   const shapes = new Map<Value, Dims>();
   // Shape-deciding inputs computed inside the graph (pads of an exported F.pad, Shape → Gather → …) are
   // folded from the shapes worked out so far: nodes are visited in order, so those are all known.
@@ -62,7 +64,7 @@ export function propagateShapes(graph: Graph, inputs: ReadonlyMap<string, Dims>,
     let out: (Dims | undefined)[] = [];
     if ((n.domain === '' || n.domain === 'ai.onnx') && attributesWellTyped(n)) out = inferNode(n, shapeOf, opset, nums);
     n.outputs.forEach((o, i) => {
-      const d = out[i] ?? recorded(o);
+      const d = out[i] ?? (useRecorded ? recorded(o) : undefined);
       if (d && d.every((x) => Number.isSafeInteger(x) && x >= 0)) shapes.set(o, d);
     });
   }

@@ -248,8 +248,8 @@ function walkBranch(b: Branch, label: string): Walked | string {
         const shape = s.weight.tensor.shape;
         if (shape.length !== 4) return `${label}: ${s.weight.name} is a ${shape.length - 2}-D conv weight; only 2-D convs are merged`;
         const [o, ipg, kh, kw] = shape;
-        if (!(s.group >= 1) || o % s.group) return `${label}: ${o} output channels do not split into ${s.group} groups`;
-        if (s.bias && (s.bias.tensor.shape.length !== 1 || s.bias.tensor.shape[0] !== o)) return `${label}: bias ${s.bias.name} has shape [${s.bias.tensor.shape}], not [${o}]`;
+        const bad = convProblem(s.weight, s.group, s.bias);
+        if (bad) return `${label}: ${bad}`;
         if (s.plusIdentity && o !== ipg * s.group) return `${label}: ${s.weight.name} adds the identity but maps ${ipg * s.group}→${o} channels`;
         if (s.pads.some((p) => p < 0) || s.stride.some((x) => x < 1) || s.dilation.some((x) => x < 1)) return `${label}: ${s.weight.name} has pads [${s.pads}], strides [${s.stride}], dilations [${s.dilation}]`;
         why = meet(ipg * s.group, s.weight.name) ?? pad(s.pads, 'zero', i, s.weight.name) ?? through([kh, kw], s.stride, s.dilation, s.pads, s.weight.name);
@@ -277,6 +277,21 @@ function walkBranch(b: Branch, label: string): Walked | string {
     if (why) return `${label}: ${why}`;
   }
   return { label, cin, cout: c, win, convs, zeroBefore };
+}
+
+/** A parameter, or only its name and shape (a graph input's declared dims). */
+export type Shaped = { readonly name: string; readonly tensor: { readonly shape: readonly number[] } };
+
+/**
+ * Why a conv with this weight ([out, in / group, k…], any rank), group and bias is malformed, so that it
+ * cannot run anywhere (the block validator and the check of a whole ONNX graph both ask this).
+ */
+export function convProblem(weight: Shaped, group: number, bias?: Shaped): string | undefined {
+  const shape = weight.tensor.shape;
+  if (shape.length < 3 || shape.some((d) => d < 1)) return `weight ${weight.name} has shape [${shape}]; a conv weight is [out, in/group, kernel…] with no empty dimension`;
+  if (!(Number.isSafeInteger(group) && group >= 1) || shape[0] % group) return `${shape[0]} output channels do not split into ${group} groups`;
+  if (bias && (bias.tensor.shape.length !== 1 || bias.tensor.shape[0] !== shape[0])) return `bias ${bias.name} has shape [${bias.tensor.shape}], not [${shape[0]}]`;
+  return undefined;
 }
 
 /** The channel count a per-channel step fixes (1 when it broadcasts one value), or why it is not per channel. */

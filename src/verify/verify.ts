@@ -16,6 +16,7 @@ import { DEFAULT_ATOL, DEFAULT_ATOL_FP16, DEFAULT_RTOL, DEFAULT_RTOL_FP16, DEFAU
 import { prepareFeeds } from './feeds';
 import { candidateFeeds, InputDistribution } from './inputs';
 import { checkDeclared, checkLimits } from './budget';
+import { assertRunnableFile } from '../rules/runnable';
 import { OrtHost, RemoteSession } from './ort-host';
 import { checkProviderPresent, EP_CHOICES, EpChoice, openCandidate, OpenedSession, OpenOptions, openReference, ortReason } from './providers';
 import { ModelFacts, modelFacts } from './model-facts';
@@ -123,6 +124,7 @@ async function checkPair(reference: string, candidate: string, options: VerifyOp
   const fp32: Tolerance | undefined = fp16 ? { atol: DEFAULT_ATOL, rtol: DEFAULT_RTOL } : undefined;
   const pair = planPair(refFacts, candFacts, o);
   // What each model declares it computes, with the inputs planned, before onnxruntime runs it.
+  for (const file of [reference, candidate]) assertRunnableFile(file);
   const limits = checkLimits(options, [reference, candidate]);
   const shapes = new Map(Object.entries(pair.inputs).map(([k, v]) => [k, v.shape]));
   for (const file of [reference, candidate]) checkDeclared(file, shapes, limits);

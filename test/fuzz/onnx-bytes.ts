@@ -22,12 +22,18 @@ export const i64 = (...v: (number | bigint)[]): Uint8Array => new Uint8Array(Big
 /** AttributeProto of each kind the tests use. */
 export const attr = {
   int: (name: string, v: number) => field(5, Buffer.concat([field(1, s(name)), varintField(3, v), varintField(20, 2)])),
+  ints: (name: string, v: readonly number[]) => field(5, Buffer.concat([field(1, s(name)), ...v.map((x) => varintField(8, x)), varintField(20, 7)])),
   tensor: (name: string, t: Buffer) => field(5, Buffer.concat([field(1, s(name)), field(5, t), varintField(20, 4)])),
   graph: (name: string, g: Buffer) => field(5, Buffer.concat([field(1, s(name)), field(6, g), varintField(20, 5)])),
 };
 
 export function node(op: string, inputs: readonly string[], outputs: readonly string[], ...attributes: Buffer[]): Buffer {
-  return field(1, Buffer.concat([...inputs.map((i) => field(1, s(i))), ...outputs.map((o) => field(2, s(o))), field(4, s(op)), ...attributes]));
+  return namedNode('', op, inputs, outputs, ...attributes);
+}
+
+/** A node with a name (none when empty). */
+export function namedNode(name: string, op: string, inputs: readonly string[], outputs: readonly string[], ...attributes: Buffer[]): Buffer {
+  return field(1, Buffer.concat([...inputs.map((i) => field(1, s(i))), ...outputs.map((o) => field(2, s(o))), ...(name ? [field(3, s(name))] : []), field(4, s(op)), ...attributes]));
 }
 
 /** A ValueInfoProto of a tensor; dims omitted: rank and sizes unknown. */
@@ -48,7 +54,14 @@ export function graph(g: GraphParts, name = 'g'): Buffer {
   return Buffer.concat([...g.nodes, field(2, s(name)), ...(g.initializers ?? []).map((t) => field(5, t)), ...g.inputs.map((i) => field(11, i)), ...g.outputs.map((o) => field(12, o))]);
 }
 
-/** A ModelProto around a graph, IR version 8, opset 13. */
-export function model(g: GraphParts): Buffer {
-  return Buffer.concat([varintField(1, 8), field(7, graph(g)), field(8, Buffer.concat([field(1, s('')), varintField(2, 13)]))]);
+/** A ModelProto around a graph, IR version 8, opset 13 (and version 1 of each of `domains`). */
+export function model(g: GraphParts, meta: { producer?: string; graphName?: string; domains?: readonly string[] } = {}): Buffer {
+  const opset = (domain: string, version: number) => field(8, Buffer.concat([field(1, s(domain)), varintField(2, version)]));
+  return Buffer.concat([
+    varintField(1, 8),
+    ...(meta.producer !== undefined ? [field(2, s(meta.producer))] : []),
+    field(7, graph(g, meta.graphName)),
+    opset('', 13),
+    ...(meta.domains ?? []).map((d) => opset(d, 1)),
+  ]);
 }
