@@ -56,12 +56,15 @@ function library() {
   if (!fs.existsSync(path.join(dist, 'api', 'convert.js'))) throw new Error('dist/ is missing: run `npm run build` first');
   const { convert } = require(path.join(dist, 'api', 'convert'));
   const { UserError, CheckFailedError } = require(path.join(dist, 'errors'));
-  const { detectInputFormat } = require(path.join(dist, 'formats', 'detect'));
+  const { detectInputFormat } = require(path.join(dist, 'formats', 'registry'));
+  const { renderConvert } = require(path.join(dist, 'cli', 'render'));
+  const { classify } = require(path.join(dist, 'cli', 'exit'));
+  const { printableText } = require(path.join(dist, 'formats', 'printable'));
   const { readOnnx } = require(path.join(dist, 'formats', 'onnx', 'read'));
   const { readPth } = require(path.join(dist, 'formats', 'pth'));
   const { readSafetensors } = require(path.join(dist, 'formats', 'safetensors'));
   const { tensorBytes } = require(path.join(dist, 'tensor'));
-  return { detectInputFormat, readOnnx, readSafetensors, readPth, tensorBytes, convert, UserError, CheckFailedError };
+  return { detectInputFormat, readOnnx, readSafetensors, readPth, tensorBytes, convert, renderConvert, classify, printableText, UserError, CheckFailedError };
 }
 
 async function worker() {

@@ -1,15 +1,17 @@
-// A short human-readable rendering of a BenchReport: a table of latencies and the speedup.
+// A short human-readable rendering of a BenchReport: a table of latencies and the speedup. Input names
+// come from the models and are escaped as they are put in.
+import { printable } from '../formats/printable';
 import type { BenchReport, LatencyReport } from './report';
 
 export function formatBenchReport(r: BenchReport): string {
-  const device = r.device.name !== 'unknown' ? ` (${r.device.name}${r.device.software ? ', software' : ''})` : '';
+  const device = r.device.name !== 'unknown' ? ` (${printable(r.device.name)}${r.device.software ? ', software' : ''})` : '';
   const inputs = Object.entries(r.inputs)
-    .map(([name, i]) => `"${name}" ${i.dtype}[${i.shape.join(', ')}]${i.candidateDtype ? ` (deploy ${i.candidateDtype})` : ''}`)
+    .map(([name, i]) => `"${printable(name)}" ${i.dtype}[${i.shape.join(', ')}]${i.candidateDtype ? ` (deploy ${i.candidateDtype})` : ''}`)
     .join(', ');
   const lines = [
     `bench on ${r.ep}${device}: ${r.runs} run${r.runs === 1 ? '' : 's'} per model after ${r.warmup} warmup, interleaved; seed ${r.seed}; input ${inputs}`,
   ];
-  for (const s of r.skippedEps) lines.push(`  skipped ${s.ep}: ${s.reason}`);
+  for (const s of r.skippedEps) lines.push(`  skipped ${s.ep}: ${printable(s.reason, 2000)}`);
   const head = ['', 'p50', 'p90', 'min', 'mean', 'throughput'];
   const row = (label: string, l: LatencyReport) => [label, ms(l.p50Ms), ms(l.p90Ms), ms(l.minMs), ms(l.meanMs), `${rate(l.throughput)}/s`];
   const table = [head, row('train', r.train), row('deploy', r.deploy)];

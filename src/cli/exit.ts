@@ -1,6 +1,6 @@
 // The one exit point: every command returns an exit code or throws; errors are sorted into tiers here.
 import { CheckFailedError, UserError } from '../errors';
-import { printable } from '../formats/printable';
+import { printable, printableText } from '../formats/printable';
 import { packageVersion } from '../version';
 
 export const EXIT = { ok: 0, checkFailed: 1, userError: 2, internal: 70 } as const;
@@ -31,15 +31,22 @@ export function classify(e: unknown, debug: boolean): Outcome {
   if (e instanceof CheckFailedError) return { code: EXIT.checkFailed, message: `check failed: ${printable(e.message, 2000)}` };
   if (e instanceof UserError) {
     const hint = e.hint ? `\n  fix: ${printable(e.hint, 2000)}` : '';
-    return { code: EXIT.userError, message: `error: ${printable(e.message, 2000)}${hint}${debug && e.stack ? `\n${e.stack}` : ''}` };
+    return { code: EXIT.userError, message: `error: ${printable(e.message, 2000)}${hint}${debug && e.stack ? `\n${frames(e)}` : ''}` };
   }
   const err = e instanceof Error ? e : new Error(String(e));
   const versions = `repvgg-convert ${packageVersion()}, node ${process.version}, ${process.platform}-${process.arch}`;
   return {
     code: EXIT.internal,
     message:
-      `internal error: ${err.message}\n` +
-      `This is a bug in repvgg-convert (${versions}). Please report it with the command you ran and this text:\n${err.stack ?? err.message}`,
+      `internal error: ${printable(err.message, 2000)}\n` +
+      `This is a bug in repvgg-convert (${versions}). Please report it with the command you ran and this text:\n${err.name}: ${printable(err.message, 2000)}\n${frames(err)}`,
   };
+}
+
+/** A stack's frames without its first line, the message, which may quote names and is printed escaped. */
+function frames(e: Error): string {
+  const stack = e.stack ?? '';
+  const head = e.message ? `${e.name}: ${e.message}` : e.name;
+  return printableText(stack.startsWith(head) ? stack.slice(head.length).replace(/^\n/, '') : stack);
 }
 

@@ -1,6 +1,8 @@
 // Where text goes. The report a command exists for goes to stdout, as text, or with --json as one JSON
 // document instead; progress, notes, warnings and errors go to stderr. --quiet silences the notes and
-// progress, never the report or a warning.
+// progress, never the report or a warning. Text printed here never carries a control character but the
+// newline (names from a file are escaped where they are put in; this is the guard behind that).
+import { printableText } from '../formats/printable';
 import { packageVersion } from '../version';
 
 export interface Output {
@@ -32,7 +34,7 @@ export function makeOutput(flags: { readonly json?: boolean; readonly quiet?: bo
     report(text) {
       if (json) return;
       printed = true;
-      process.stdout.write(`${text}\n`);
+      process.stdout.write(`${printableText(text)}\n`);
     },
     document(data) {
       if (!json) return;
@@ -40,10 +42,10 @@ export function makeOutput(flags: { readonly json?: boolean; readonly quiet?: bo
       process.stdout.write(`${JSON.stringify(jsonDocument(data), null, 2)}\n`);
     },
     note(text) {
-      if (!flags.quiet) process.stderr.write(`${text}\n`);
+      if (!flags.quiet) process.stderr.write(`${printableText(text)}\n`);
     },
     warn(text) {
-      process.stderr.write(`${text}\n`);
+      process.stderr.write(`${printableText(text)}\n`);
     },
   };
 }

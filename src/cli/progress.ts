@@ -49,7 +49,8 @@ export function progressPrinter(out: Output, stream: NodeJS.WriteStream = proces
   const sink = (e: ConvertEvent) => {
     if (e.type === 'warning') {
       clear();
-      out.warn(`warning: ${e.message}`);
+      // One line each: a newline in one can only come from a name it quotes.
+      out.warn(`warning: ${printable(e.message, 4000)}`);
     } else if (e.type === 'log') {
       clear();
       out.note(`  [${printable(e.source)}] ${printable(e.line, 2000)}`);

@@ -12,3 +12,14 @@ export function printable(s: string, max = 120): string {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
 }
+
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Text of several lines made by this tool (a report, a warning) with every control character but the
+ * newline and the tab escaped: the last guard before a terminal. Names inside it are escaped where they
+ * are put in (with printable): a newline they carry cannot be told from the text's own here.
+ */
+export function printableText(s: string): string {
+  return s.replace(CONTROL_BUT_NEWLINE, (c) => (c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}

@@ -1,33 +1,35 @@
-// A short human-readable rendering of a VerifyReport, one line per output, for terminals and logs.
+// A short human-readable rendering of a VerifyReport, one line per output, for terminals and logs. Names
+// from the models (outputs, nodes, values) and the problems quoting them are escaped as they are put in.
+import { printable } from '../formats/printable';
 import type { ElementAt } from './compare';
 import type { OutputReport, VerifyReport } from './report';
 
 export function formatReport(report: VerifyReport): string {
   const lines: string[] = [];
-  const device = report.device.name !== 'unknown' ? ` (${report.device.name}${report.device.software ? ', software' : ''})` : '';
+  const device = report.device.name !== 'unknown' ? ` (${printable(report.device.name)}${report.device.software ? ', software' : ''})` : '';
   const verdict = report.ok ? 'PASSED' : 'FAILED';
   const fp16 = report.precision === 'fp16' ? `, fp16 candidate (${SOURCE[report.precisionSource]})` : '';
   lines.push(
-    `${verdict}: ${report.candidate} on ${report.ep}${device} vs ${report.reference} on cpu; ` +
+    `${verdict}: ${printable(report.candidate, 1000)} on ${report.ep}${device} vs ${printable(report.reference, 1000)} on cpu; ` +
       `${report.samples} sample${report.samples === 1 ? '' : 's'}${inputsFrom(report)}, atol ${report.atol}, rtol ${report.rtol}${fp16}`,
   );
-  for (const n of report.inputNotes ?? []) lines.push(`  note: ${n}`);
+  for (const n of report.inputNotes ?? []) lines.push(`  note: ${printable(n, 2000)}`);
   if (report.epReason.startsWith('auto:')) lines.push(`  on ${report.ep} by default: ${report.epReason.replace(/^auto: /, '')}`);
   if (report.blockwise) lines.push(...formatBlockwise(report));
   else {
     for (const [name, out] of Object.entries(report.outputs)) lines.push(...formatOutput(name, out));
     if (report.blocks) lines.push(...formatBlocks(report));
   }
-  for (const p of report.problems) lines.push(`  problem: ${p}`);
-  const saved = [report.saved?.inputs && `inputs to ${report.saved.inputs}`, report.saved?.results && `outputs to ${report.saved.results}`].filter(Boolean);
+  for (const p of report.problems) lines.push(`  problem: ${printable(p, 2000)}`);
+  const saved = [report.saved?.inputs && `inputs to ${printable(report.saved.inputs)}`, report.saved?.results && `outputs to ${printable(report.saved.results)}`].filter(Boolean);
   if (saved.length > 0) lines.push(`  saved ${saved.join(', ')}`);
-  if (report.saved?.skipped) lines.push(`  not saved (no numpy dtype): ${report.saved.skipped.join(', ')}`);
+  if (report.saved?.skipped) lines.push(`  not saved (no numpy dtype): ${report.saved.skipped.map((n) => printable(n)).join(', ')}`);
   return lines.join('\n');
 }
 
 function inputsFrom(report: VerifyReport): string {
   if (report.inputsFrom === 'random') return `, seed ${report.seed}`;
-  const files = report.inputsFrom;
+  const files = report.inputsFrom.map((f) => printable(f));
   return ` from ${files.length <= 3 ? files.join(', ') : `${files.slice(0, 2).join(', ')} and ${files.length - 2} more files`}`;
 }
 
@@ -48,7 +50,7 @@ function formatBlocks(r: VerifyReport): string[] {
   if (!first) return [`  inside the models: all ${blocks.length} block ends compared match${r.ok ? '' : '; the difference arises after the last of them'}`];
   const before = blocks.indexOf(first);
   return [
-    `  first difference inside the models: at ${first.node} (${first.opType}, value "${first.value}"), block end ${before + 1} of ${blocks.length}: ` +
+    `  first difference inside the models: at ${printable(first.node)} (${printable(first.opType)}, value "${printable(first.value)}"), block end ${before + 1} of ${blocks.length}: ` +
       `max abs ${num(first.maxAbsError)}, max rel ${num(first.maxRelError)}, failing ${first.failingElements}/${first.elements}` +
       (before > 0 ? `; the ${before} before it match` : ''),
   ];
@@ -58,8 +60,8 @@ const SOURCE = { option: 'as given', 'inputs-outputs': 'float16 inputs/outputs',
 
 function formatOutput(name: string, o: OutputReport): string[] {
   const cand = o.candidateDtype ? ` (candidate ${o.candidateDtype})` : '';
-  const head = `  ${o.ok ? 'ok  ' : 'FAIL'} "${name}" ${o.dtype}[${o.shape.join(', ')}]${cand}`;
-  if (o.problem !== undefined || o.elements === null) return [`${head}: ${o.problem ?? 'not compared'}`];
+  const head = `  ${o.ok ? 'ok  ' : 'FAIL'} "${printable(name)}" ${o.dtype}[${o.shape.join(', ')}]${cand}`;
+  if (o.problem !== undefined || o.elements === null) return [`${head}: ${printable(o.problem ?? 'not compared', 2000)}`];
   const parts = [
     `max abs ${num(o.maxAbsError)}`,
     `max rel ${num(o.maxRelError)}`,

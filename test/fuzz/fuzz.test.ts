@@ -5,7 +5,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { convert } from '../../src/api/convert';
+import { classify } from '../../src/cli/exit';
+import { renderConvert } from '../../src/cli/render';
 import { CheckFailedError, UserError } from '../../src/errors';
+import { printableText } from '../../src/formats/printable';
 import { detectInputFormat } from '../../src/formats/registry';
 import { readOnnx } from '../../src/formats/onnx/read';
 import { readPth } from '../../src/formats/pth';
@@ -15,7 +18,7 @@ import { FIXTURES } from '../helpers/fixtures';
 import { BUGS, CaseResult, describeFailure, Library, loadCorpus, prepareDir, runCase } from './harness';
 import { PWNED } from './mutate';
 
-const lib: Library = { detectInputFormat, readOnnx, readSafetensors, readPth, tensorBytes, convert, UserError, CheckFailedError };
+const lib: Library = { detectInputFormat, readOnnx, readSafetensors, readPth, tensorBytes, convert, renderConvert, classify, printableText, UserError, CheckFailedError };
 
 /** Cases in the suite: seeds FIRST .. FIRST + CASES - 1. FUZZ_CASES overrides the count. */
 const FIRST = 1;

@@ -24,6 +24,10 @@ export interface Library {
   readPth(file: string): StateDictLike;
   tensorBytes(t: TensorLike): Uint8Array;
   convert(input: string, output: string, options: { verify: false }): Promise<unknown>;
+  /** The command line's rendering of a conversion's report (--verbose) and of an error, as a terminal gets them. */
+  renderConvert(result: never, verbose: boolean): string;
+  classify(e: unknown, debug: boolean): { readonly message: string };
+  printableText(s: string): string;
   readonly UserError: abstract new (...args: never[]) => Error;
   readonly CheckFailedError: abstract new (...args: never[]) => Error;
 }
@@ -39,9 +43,11 @@ export type Outcome =
   | 'input-changed'
   | 'ran-code'
   /** A refusal whose message is more than one line. */
-  | 'bad-message';
+  | 'bad-message'
+  /** A control character from the file reached what the command line prints, or a line it did not write. */
+  | 'raw-escape';
 
-export const BUGS: ReadonlySet<Outcome> = new Set(['crash', 'slow', 'wrote-output', 'input-changed', 'ran-code', 'bad-message']);
+export const BUGS: ReadonlySet<Outcome> = new Set(['crash', 'slow', 'wrote-output', 'input-changed', 'ran-code', 'bad-message', 'raw-escape']);
 
 export interface CaseResult {
   readonly seed: number;
@@ -123,13 +129,24 @@ export async function runCase(lib: Library, corpus: readonly CorpusFile[], seed:
     const detected = lib.detectInputFormat(input);
     if (convert) {
       const output = path.join(outDir, `out${detected === 'onnx' ? '.onnx' : outExt}`);
-      await lib.convert(input, output, { verify: false });
+      const result = await lib.convert(input, output, { verify: false });
+      // What the command line prints: the report through its last guard (cli/output.ts).
+      const raw = rawEscape(lib.printableText(lib.renderConvert(result as never, true)));
+      if (raw) {
+        outcome = 'raw-escape';
+        error = `the report prints ${raw}`;
+      }
     } else readAll(lib, detected, input);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     error = `${err.name}: ${err.message}`;
     if (e instanceof lib.UserError || e instanceof lib.CheckFailedError) {
       outcome = /\n/.test(err.message) || /\n/.test(String((e as { hint?: string }).hint ?? '')) ? 'bad-message' : 'refused';
+      const raw = rawEscape(lib.classify(e, false).message);
+      if (outcome === 'refused' && raw) {
+        outcome = 'raw-escape';
+        error += `; printed as ${raw}`;
+      }
     } else outcome = 'crash';
     // Stacks only for bugs: formatting one costs more than most cases.
     if (outcome !== 'refused') error += topOfStack(err);
@@ -150,6 +167,18 @@ export async function runCase(lib: Library, corpus: readonly CorpusFile[], seed:
   }
   const leaked = openDescriptors() > descriptors ? closeLeftovers(input) : 0;
   return { seed, base: base.name, steps: m.steps, converted: convert, outcome, ms, error, leaked };
+}
+
+/**
+ * What of `text` would reach a terminal raw: a control character but the newline and the tab, or a line
+ * that starts as the mutator's forged one ("\r\nFAKE: PASSED" in a name). Undefined when nothing.
+ */
+function rawEscape(text: string): string | undefined {
+  const c = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.exec(text);
+  if (c) return `${JSON.stringify(c[0])} raw at ${c.index}`;
+  const forged = /^FAKE/m.exec(text);
+  if (forged) return `a line it did not write: ${JSON.stringify(text.slice(Math.max(0, forged.index - 40), forged.index + 20))}`;
+  return undefined;
 }
 
 /** Reads every tensor's bytes, so lazy ranges and strided views are gathered at least once. */

@@ -259,6 +259,9 @@ const pokeFloat: Mutator = (r, b, f) => {
 
 const OP_TYPES = ['Conv', 'BatchNormalization', 'Add', 'Identity', 'Constant', 'Relu', 'Gemm', 'Sum', 'Mul', 'If', 'Loop', 'Concat', ''];
 
+/** Terminal control sequences a name may carry: a window title (OSC … BEL), a clear screen, a forged line. */
+export const ESCAPES = ['\u001b]0;pwned\u0007', '\u001b[2J', '\r\nFAKE: PASSED', '\u009b31m', 'a\rb'];
+
 const onnxTree: Mutator = (r, b) => {
   const tree = parseTree(b);
   if (!tree) return undefined;
@@ -308,8 +311,9 @@ const onnxTree: Mutator = (r, b) => {
     }
     case 5: {
       if (node.wire !== 2 || node.children || !strings.length) return undefined;
-      const s = r.float(0, 1) < 0.3 ? Buffer.from(r.pick(OP_TYPES)) : r.pick(strings);
-      step = `bytes of field ${node.no} replaced by '${Buffer.from(s).toString('latin1').slice(0, 40)}'`;
+      const u = r.float(0, 1);
+      const s = u < 0.3 ? Buffer.from(r.pick(OP_TYPES)) : u < 0.5 ? Buffer.concat([r.pick(strings), Buffer.from(r.pick(ESCAPES))]) : r.pick(strings);
+      step = `bytes of field ${node.no} replaced by ${JSON.stringify(Buffer.from(s).toString('latin1').slice(0, 40))}`;
       node.bytes = s;
       break;
     }
