@@ -15,7 +15,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
 
 export function renderOps(r: ReparamReport): string {
   const ops = [...new Set([...Object.keys(r.opsBefore), ...Object.keys(r.opsAfter)])].sort();
-  const rows = ops.map((op) => [op, String(r.opsBefore[op] ?? 0), String(r.opsAfter[op] ?? 0)]);
+  const rows = ops.map((op) => [printable(op), String(r.opsBefore[op] ?? 0), String(r.opsAfter[op] ?? 0)]);
   const total = (h: Readonly<Record<string, number>>) => String(Object.values(h).reduce((a, b) => a + b, 0));
   rows.push(['total', total(r.opsBefore), total(r.opsAfter)]);
   return table(['op', 'before', 'after'], rows);
@@ -26,7 +26,7 @@ export function renderMerges(r: ReparamReport, verbose: boolean): string {
   const lines = [kinds.length ? `merged: ${kinds.map(([k, n]) => `${n} × ${k}`).join(', ')}` : 'merged: nothing (no mergeable branches found)'];
   if (r.refusals.length) {
     lines.push(`left unmerged: ${r.refusals.length} site${r.refusals.length === 1 ? '' : 's'}${verbose ? '' : ' (--verbose says why)'}`);
-    if (verbose) for (const f of r.refusals) lines.push(`  ${f.rule} at ${f.where}: ${f.reason}`);
+    if (verbose) for (const f of r.refusals) lines.push(`  ${f.rule} at ${printable(f.where, 240)}: ${printable(f.reason, 2000)}`);
   }
   // Warnings were printed as they happened (progress events); the JSON report carries them too.
   return lines.join('\n');
@@ -45,10 +45,10 @@ export function renderConvert(res: ConvertResult, verbose: boolean): string {
   else parts.push(`verify: skipped (${res.verifySkipped ?? '--no-verify'})`);
   const t = res.timings;
   if (res.written === false) {
-    parts.push(`not written: ${res.output} (the check failed)`);
+    parts.push(`not written: ${printable(res.output, 1000)} (the check failed)`);
     return parts.join('\n\n');
   }
-  parts.push(`wrote ${res.output} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
+  parts.push(`wrote ${printable(res.output, 1000)} (${formatBytes(res.bytesWritten)}) in ${seconds(t.totalMs)} (read ${seconds(t.readMs)}, merge ${seconds(t.mergeMs)}, write ${seconds(t.writeMs)}${res.verify ? `, verify ${seconds(t.verifyMs)}` : ''})`);
   return parts.join('\n\n');
 }
 
@@ -58,19 +58,19 @@ export function renderCheckpoint(r: CheckpointReport, verbose: boolean): string 
   const kinds = new Map<string, number>();
   // Grouped by the block model's kind namer ('RepVGG 3-branch', 'k-branch', 'DBB', …).
   for (const b of r.blocks) kinds.set(b.kind ?? b.summary, (kinds.get(b.kind ?? b.summary) ?? 0) + 1);
-  const byKind = [...kinds].map(([k, n]) => `${n} × ${k}`).join(', ');
+  const byKind = [...kinds].map(([k, n]) => `${n} × ${printable(k)}`).join(', ');
   lines.push(r.blocks.length ? `merged ${r.blocks.length} block${r.blocks.length === 1 ? '' : 's'}: ${byKind}` : 'merged: nothing (no block with branches found)');
   if (verbose) {
     for (const b of r.blocks) {
       const groups = b.groups === null ? `in/groups ${b.inPerGroup}` : `groups ${b.groups}`;
-      lines.push(`  ${printable(b.name) || '(root)'}: ${b.kind ?? 'block'} (${b.summary}) → ${printable(b.deploy?.weight ?? '')}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
+      lines.push(`  ${printable(b.name) || '(root)'}: ${printable(b.kind ?? 'block')} (${printable(b.summary)}) → ${printable(b.deploy?.weight ?? '')}  [out ${b.outChannels}, ${groups}${b.se ? ', SE' : ''}]`);
     }
   }
   if (r.deployBlocks.length) lines.push(`already single convs: ${r.deployBlocks.length}${verbose ? ` (${r.deployBlocks.map((b) => printable(b)).join(', ')})` : ''}`);
   lines.push(`tensors: ${r.tensorsIn} in, ${r.tensorsOut} out; ${r.passedThrough} key${r.passedThrough === 1 ? '' : 's'} passed through unchanged, ${r.dropped.length} dropped`);
   const reasons = new Map<string, number>();
   for (const d of r.dropped) reasons.set(d.reason, (reasons.get(d.reason) ?? 0) + 1);
-  for (const [reason, n] of reasons) lines.push(`  dropped ${n} key${n === 1 ? '' : 's'}: ${reason}`);
+  for (const [reason, n] of reasons) lines.push(`  dropped ${n} key${n === 1 ? '' : 's'}: ${printable(reason, 2000)}`);
   if (!verbose && r.blocks.length) lines.push('  (--verbose lists every block)');
   return lines.join('\n');
 }
@@ -90,9 +90,9 @@ const fmtTimes = (x: number) => (Number.isFinite(x) ? `${x < 10 ? x.toFixed(2) :
 
 export function renderTrt(t: NonNullable<ConvertResult['trt']>): string {
   const f = t.friendly;
-  const lines = [`TensorRT-ready ONNX: ${t.onnx} (opset ${f.opset}${f.relabelledFrom ? `, relabelled from ${f.relabelledFrom}` : ''}; inputs ${f.inputs.map((i) => `${i.name} ${i.shape.join('x')}`).join(', ')}${f.profile ? ', dynamic batch' : ', static shapes'})`];
-  if (f.profile) lines.push(`  shapes for trtexec: --minShapes=${f.profile.min} --optShapes=${f.profile.opt} --maxShapes=${f.profile.max}`);
-  lines.push(t.built ? `built ${t.engine} with: ${t.command}` : `NO PLAN WAS BUILT (trtexec is not on PATH). To build ${t.engine}, run where TensorRT is installed:\n  ${t.command}`);
+  const lines = [`TensorRT-ready ONNX: ${printable(t.onnx, 1000)} (opset ${f.opset}${f.relabelledFrom ? `, relabelled from ${f.relabelledFrom}` : ''}; inputs ${f.inputs.map((i) => `${printable(i.name)} ${i.shape.join('x')}`).join(', ')}${f.profile ? ', dynamic batch' : ', static shapes'})`];
+  if (f.profile) lines.push(`  shapes for trtexec: --minShapes=${printable(f.profile.min, 2000)} --optShapes=${printable(f.profile.opt, 2000)} --maxShapes=${printable(f.profile.max, 2000)}`);
+  lines.push(t.built ? `built ${printable(t.engine, 1000)} with: ${printable(t.command, 4000)}` : `NO PLAN WAS BUILT (trtexec is not on PATH). To build ${printable(t.engine, 1000)}, run where TensorRT is installed:\n  ${printable(t.command, 4000)}`);
   return lines.join('\n');
 }
 
