@@ -44,8 +44,10 @@ function modelBytes(file: string): number {
   let m;
   try {
     m = readOnnx(file);
-  } catch {
-    return fs.statSync(file).size; // not ours to read: onnxruntime will say what it is
+  } catch (e) {
+    // A file this reader refuses is onnxruntime's to refuse or run; its own size is what it holds.
+    if (e instanceof UserError) return fs.statSync(file).size;
+    throw e;
   }
   try {
     return m.source.length + (m.dataFiles ?? []).reduce((n, f) => n + fs.statSync(f).size, 0);
