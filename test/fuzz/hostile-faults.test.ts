@@ -7,7 +7,7 @@ import { FIXTURES, tempDir } from '../helpers/fixtures';
 import { MAX_NODES } from '../../src/formats/onnx/read';
 import { fifo, onnxWithExternal, reluChain } from './hostile-files';
 import { constantOfShape, constantOfShapeFromInput, loop, reshapeFromInput } from './hostile-models';
-import { BIN, Run, cli, expectOneLine } from './run-cli';
+import { BIN, Run, cli, expectOneLine, modelBeside, untouched } from './run-cli';
 
 const root = tempDir();
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -92,19 +92,7 @@ describe('a conversion writes the output it was named and nothing else', () => {
 });
 
 describe('the check runs under limits, in a process Ctrl-C can stop', () => {
-  /** A folder with the model as m.onnx and an earlier output. */
-  function setUp(bytes: Uint8Array): { dir: string; file: string; out: string } {
-    const dir = fs.mkdtempSync(path.join(root, 'check-'));
-    const file = path.join(dir, 'm.onnx');
-    fs.writeFileSync(file, bytes);
-    const out = path.join(dir, 'out.onnx');
-    fs.writeFileSync(out, 'an earlier output');
-    return { dir, file, out };
-  }
-  const untouched = ({ dir, out }: { dir: string; out: string }) => {
-    expect(fs.readFileSync(out, 'utf8')).toBe('an earlier output');
-    expect(fs.readdirSync(dir).sort()).toEqual(['m.onnx', 'out.onnx']);
-  };
+  const setUp = (bytes: Uint8Array) => modelBeside(root, bytes);
   /** Neither onnxruntime's coloured log nor any other escape byte reaches the terminal. */
   const quiet = (r: Run) => {
     expect(r.stderr).not.toMatch(/\u001b/);

@@ -8,25 +8,12 @@ import * as path from 'path';
 import { tempDir } from '../helpers/fixtures';
 import { onnxWithExternal } from './hostile-files';
 import { BlockFaults, repvggBlock } from './hostile-models';
-import { Run, cli, expectOneLine } from './run-cli';
+import { Run, cli, expectOneLine, modelBeside, untouched } from './run-cli';
 
 const root = tempDir();
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-/** A folder with the model as m.onnx and an earlier output. */
-function setUp(bytes: Uint8Array): { dir: string; file: string; out: string } {
-  const dir = fs.mkdtempSync(path.join(root, 'm-'));
-  const file = path.join(dir, 'm.onnx');
-  fs.writeFileSync(file, bytes);
-  const out = path.join(dir, 'out.onnx');
-  fs.writeFileSync(out, 'an earlier output');
-  return { dir, file, out };
-}
-
-function untouched({ dir, out }: { dir: string; out: string }, more: readonly string[] = []): void {
-  expect(fs.readFileSync(out, 'utf8')).toBe('an earlier output');
-  expect(fs.readdirSync(dir).sort()).toEqual(['m.onnx', 'out.onnx', ...more].sort());
-}
+const setUp = (bytes: Uint8Array) => modelBeside(root, bytes);
 
 /** One line, exit 2, and nothing of onnxruntime's log (its coloured lines, its source locations). */
 function refused(r: Run, message: RegExp): void {

@@ -16,6 +16,12 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const upstream = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')).upstream as { output_rel?: number; result?: string; channels_without_identity?: number };
 
+/** A fixture checkpoint converted here, and what its family's own converter made of it. */
+function checkpointPair(name: string): { tensors: ReturnType<typeof convertStateDict>['tensors']; expected: ReturnType<typeof readSafetensors> } {
+  const ck = path.join(FIXTURES, 'ckpt', name);
+  return { tensors: convertStateDict(readSafetensors(path.join(ck, 'train.safetensors'))).tensors, expected: readSafetensors(path.join(ck, 'deploy_expected.safetensors')) };
+}
+
 async function converted(c: string): Promise<{ ops: Record<string, number>; rel: number }> {
   const out = path.join(dir, `${c}.onnx`);
   await convert(path.join(caseDir(c), 'train.onnx'), out);
@@ -34,9 +40,7 @@ test("YOLOv7's fuse_repvgg_block drops the identity of channels i >= C/g in grou
     expect(r.rel).toBeLessThan(1e-4);
   }
   // The checkpoint: model.2 (groups 2) and model.3 (groups 4) carry the identity at [i, i mod (C/g)].
-  const ck = path.join(FIXTURES, 'ckpt', 'yolov7-groups');
-  const { tensors } = convertStateDict(readSafetensors(path.join(ck, 'train.safetensors')));
-  const expected = readSafetensors(path.join(ck, 'deploy_expected.safetensors'));
+  const { tensors, expected } = checkpointPair('yolov7-groups');
   for (const b of ['model.2', 'model.3']) {
     const key = `${b}.rbr_reparam.weight`;
     expect(relError(toFloat32(tensors.get(key)!), toFloat32(expected.tensors.get(key)!))).toBeLessThan(1e-6);
@@ -60,8 +64,6 @@ test("ACNet's switch_to_deploy fails on BatchNorms without affine parameters; he
     expect(r.ops).toEqual(meta(c).expect_ops);
     expect(r.rel).toBeLessThan(1e-4);
   }
-  const ck = path.join(FIXTURES, 'ckpt', 'acnet-noaffine');
-  const { tensors } = convertStateDict(readSafetensors(path.join(ck, 'train.safetensors')));
-  const expected = readSafetensors(path.join(ck, 'deploy_expected.safetensors'));
+  const { tensors, expected } = checkpointPair('acnet-noaffine');
   for (const [key, t] of expected.tensors) expect(relError(toFloat32(tensors.get(key)!), toFloat32(t))).toBeLessThan(1e-5);
 });
